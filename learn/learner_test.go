@@ -186,6 +186,7 @@ func TestLearnDirection(t *testing.T) {
 			name: "the deprecated reply field is honoured",
 			flows: []*flowpb.Flow{flow(catalog, frontend, "10.244.2.7", "10.244.1.5", tcp(8080, 41234, "ACK"), func(f *flowpb.Flow) {
 				f.IsReply = nil
+				//lint:ignore SA1019 old captures carry only this field
 				f.Reply = true
 			})},
 			want: learned{Edges: []string{fc + " flows=1 FORWARDED:1"}, Skipped: map[SkipReason]uint64{}},

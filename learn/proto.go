@@ -38,8 +38,10 @@ func FromProto(f *flowpb.Flow) (*Flow, error) {
 		}
 		out.Time = ts.AsTime()
 	}
-	if out.DropReason == flowpb.DropReason_DROP_REASON_UNKNOWN && f.GetDropReason() != 0 { //nolint:staticcheck // old captures only have the numeric reason
-		out.DropReason = flowpb.DropReason(f.GetDropReason()) //nolint:staticcheck
+	//lint:ignore SA1019 old captures only have the numeric reason
+	if out.DropReason == flowpb.DropReason_DROP_REASON_UNKNOWN && f.GetDropReason() != 0 {
+		//lint:ignore SA1019 deprecated field still emitted by Hubble
+		out.DropReason = flowpb.DropReason(f.GetDropReason())
 	}
 	switch {
 	case f.GetIsReply() != nil:
@@ -48,7 +50,8 @@ func FromProto(f *flowpb.Flow) (*Flow, error) {
 		} else {
 			out.Reply = ReplyNo
 		}
-	case f.GetReply(): //nolint:staticcheck // captures from before is_reply only have reply
+	//lint:ignore SA1019 captures from before is_reply only have reply
+	case f.GetReply():
 		out.Reply = ReplyYes
 	}
 	var err error

@@ -429,7 +429,8 @@ func (g *gen) emit(c Call, cl, sv end, cport uint32, ps []pkt) {
 		}
 		if p.isReply != nil {
 			f.IsReply = wrapperspb.Bool(*p.isReply)
-			f.Reply = *p.isReply //nolint:staticcheck // Hubble still fills the deprecated field
+			//lint:ignore SA1019 Hubble still fills the deprecated field
+			f.Reply = *p.isReply
 		}
 		switch p.etype {
 		case 0:
@@ -450,7 +451,8 @@ func (g *gen) emit(c Call, cl, sv end, cport uint32, ps []pkt) {
 			f.EventType.Type = p.etype
 			if p.verdict == flowpb.Verdict_DROPPED {
 				f.DropReasonDesc = p.drop
-				f.DropReason = uint32(p.drop) //nolint:staticcheck // Hubble still fills the deprecated field
+				//lint:ignore SA1019 Hubble still fills the deprecated field
+				f.DropReason = uint32(p.drop)
 				if p.etype == 1 {
 					f.EventType.SubType = int32(p.drop)
 				}
