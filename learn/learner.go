@@ -55,6 +55,21 @@ type Learner struct {
 	conns   map[connKey]*connState
 	maxTime time.Time
 	sum     Summary
+	// identity remembers identityLabel's answers: a cluster has few
+	// distinct label keys, and the filter is a list of regexps.
+	identity map[string]bool
+}
+
+func (l *Learner) keepLabel(source, key string) bool {
+	k := source + ":" + key
+	keep, ok := l.identity[k]
+	if !ok {
+		keep = identityLabel(source, key)
+		if len(l.identity) < 1<<16 {
+			l.identity[k] = keep
+		}
+	}
+	return keep
 }
 
 // connKey identifies one connection of an edge.
@@ -79,7 +94,7 @@ const connWindow = 2 * time.Minute
 // NewLearner returns a learner that adds to g the flows that pass filter
 // (nil passes all).
 func NewLearner(g *Graph, filter *Filter) *Learner {
-	return &Learner{g: g, filter: filter, window: connWindow, conns: map[connKey]*connState{}, sum: Summary{Skipped: map[SkipReason]uint64{}}}
+	return &Learner{g: g, filter: filter, window: connWindow, conns: map[connKey]*connState{}, identity: map[string]bool{}, sum: Summary{Skipped: map[SkipReason]uint64{}}}
 }
 
 // Summary returns the counts so far.
@@ -281,8 +296,8 @@ func (l *Learner) addFlow(f *Flow) SkipReason {
 	default:
 		return SkipProtocol
 	}
-	cp, cns := peerFromEndpoint(client, clientIP)
-	sp, sns := peerFromEndpoint(server, serverIP)
+	cp, cns := peerFromEndpoint(client, clientIP, l.keepLabel)
+	sp, sns := peerFromEndpoint(server, serverIP, l.keepLabel)
 	if cp == nil || sp == nil {
 		return SkipUnknownPeer
 	}
@@ -416,7 +431,7 @@ func (l *Learner) addDNSAnswer(f *Flow) {
 	if f.DstPort == 53 && f.SrcPort != 53 {
 		client, ip = &f.Source, f.SrcIP
 	}
-	cp, nsLabels := peerFromEndpoint(client, ip)
+	cp, nsLabels := peerFromEndpoint(client, ip, l.keepLabel)
 	if cp == nil || cp.Kind != PeerWorkload {
 		return
 	}

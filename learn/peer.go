@@ -131,8 +131,9 @@ var reservedIdentities = map[uint32]string{
 var entityPrecedence = []string{"kube-apiserver", "ingress", "health", "init", "unmanaged", "host", "remote-node", "world", "world-ipv4", "world-ipv6"}
 
 // peerFromEndpoint derives the peer of one end of a flow. ip is that end's
-// address. It returns nil when the endpoint cannot be identified.
-func peerFromEndpoint(ep *Endpoint, ip netip.Addr) (*Peer, []string) {
+// address; keep says whether a label is an identity label. It returns nil
+// when the endpoint cannot be identified, and the namespace's labels.
+func peerFromEndpoint(ep *Endpoint, ip netip.Addr, keep func(source, key string) bool) (*Peer, []string) {
 	var reserved []string
 	var world, cidr bool
 	for _, l := range ep.Labels {
@@ -204,7 +205,7 @@ func peerFromEndpoint(ep *Endpoint, ip netip.Addr) (*Peer, []string) {
 			nsLabels = append(nsLabels, key[len(labelNamespaceLabel):]+"="+val)
 			continue
 		}
-		if identityLabel(src, key) {
+		if keep(src, key) {
 			p.Labels = append(p.Labels, l)
 		}
 	}
