@@ -106,17 +106,14 @@ type MalformedFunc func(Event) error
 
 // Learn reads src to the end, adding its flows to the graph. Connection
 // tracking starts afresh for each source, so the graph learned from
-// several sources does not depend on their order. It stops early, with
-// the context's error, when ctx is done; everything read so far is in the
-// graph.
+// several sources does not depend on their order. When ctx is done it
+// learns what the source has already read and returns the context's
+// error; that is all in the graph.
 func (l *Learner) Learn(ctx context.Context, src Source, onMalformed MalformedFunc) error {
 	clear(l.conns)
 	l.maxTime = time.Time{}
 	defer l.g.normalize()
 	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		ev, err := src.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			return nil

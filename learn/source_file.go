@@ -92,7 +92,10 @@ func (s *fileSource) split(work chan<- *batch) {
 	defer close(s.order)
 	for {
 		b := &batch{done: make(chan struct{})}
-		for len(b.data) < batchSize {
+		// A batch ends when full, or when reading on would wait for more
+		// input: a pipe from `hubble observe --follow` is learned as it
+		// arrives.
+		for len(b.data) < batchSize && (len(b.data) == 0 || s.rd.Buffered()) {
 			rec, err := s.rd.Next()
 			if err != nil {
 				if !errors.Is(err, io.EOF) {
@@ -167,50 +170,68 @@ func decodeRecord(pos Position, data []byte) Event {
 
 func (s *fileSource) Name() string { return s.name }
 
-// Close stops reading and releases the input.
+// Close stops reading and releases the input. A file is closed, which
+// ends a read in progress; stdin is not ours to close, so a read blocked
+// on it is left to end with the process.
 func (s *fileSource) Close() error {
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
+	s.halt()
 	// Drain so that the splitter can exit.
 	go func() {
 		for range s.order {
 		}
 	}()
-	s.wg.Wait()
-	err := s.rd.Close()
-	if s.closer != nil {
-		err = errors.Join(err, s.closer.Close())
+	if s.closer == nil {
+		return nil
 	}
-	return err
+	err := s.closer.Close()
+	s.wg.Wait()
+	return errors.Join(err, s.rd.Close())
 }
 
+// Next returns the next event. Once ctx is done it stops reading, hands
+// out what it had already read, and then returns ctx's error.
 func (s *fileSource) Next(ctx context.Context) (Event, error) {
 	for s.cur == nil || s.i >= len(s.cur.out) {
 		if s.cur != nil && s.cur.err != nil {
 			return Event{}, s.cur.err
 		}
+		if ctx.Err() != nil {
+			s.halt()
+		}
+		var b *batch
+		var ok bool
 		select {
-		case b, ok := <-s.order:
-			if !ok {
-				return Event{}, io.EOF
-			}
+		case b, ok = <-s.order:
+		case <-ctx.Done():
+			s.halt()
 			select {
-			case <-b.done:
-			case <-ctx.Done():
+			case b, ok = <-s.order:
+			default:
 				return Event{}, ctx.Err()
 			}
-			s.cur, s.i = b, 0
-		case <-ctx.Done():
-			return Event{}, ctx.Err()
 		}
+		if !ok {
+			if err := ctx.Err(); err != nil {
+				return Event{}, err
+			}
+			return Event{}, io.EOF
+		}
+		<-b.done // decoding a batch does not wait for input
+		s.cur, s.i = b, 0
 	}
 	ev := s.cur.out[s.i]
 	s.cur.out[s.i] = Event{}
 	s.i++
 	return ev, nil
+}
+
+// halt stops the splitter; batches it already queued stay readable.
+func (s *fileSource) halt() {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
 }
 
 func malformed(pos Position, err error) Event {

@@ -9,6 +9,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv("CNPGEN_RUN_MAIN") == "1" {
+		// The test binary stands in for cnpgen in subprocess tests.
+		main()
+	}
 	testscript.Main(m, map[string]func(){
 		"cnpgen": func() { os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 	})

@@ -132,6 +132,13 @@ func (r *Reader) Close() error {
 	return nil
 }
 
+// Buffered reports whether the next record can be read without waiting
+// for the underlying reader, as far as the reader can tell: a streaming
+// caller can hand out what it has before it blocks.
+func (r *Reader) Buffered() bool {
+	return r.mode == modeStream || r.br.Buffered() > 0
+}
+
 // Next returns the next record, or io.EOF.
 func (r *Reader) Next() (Record, error) {
 	if r.mode == modeStream {
