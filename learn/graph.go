@@ -283,12 +283,13 @@ func (e *Edge) addVerdict(v string, n uint64) {
 }
 
 func addRefs(dst *map[string]struct{}, refs []PolicyRef) {
-	for _, r := range refs {
-		if *dst == nil {
-			*dst = map[string]struct{}{}
+	addSet(dst, func(yield func(string) bool) {
+		for _, r := range refs {
+			if !yield(r.String()) {
+				return
+			}
 		}
-		(*dst)[r.String()] = struct{}{}
-	}
+	})
 }
 
 func (e *Edge) addHTTP(r HTTPRequest, n uint64) {

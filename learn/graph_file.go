@@ -310,27 +310,24 @@ func fromFile(f *fileGraph) (*Graph, error) {
 		if _, dup := g.edges[k]; dup {
 			return nil, fmt.Errorf("%s: duplicate edge %s -> %s %s/%d", where, fe.From, fe.To, fe.Proto, fe.Port)
 		}
-		e := g.edge(k)
-		e.Flows, e.HTTPTotal, e.DNSTotal = fe.Flows, fe.HTTPTotal, fe.DNSTotal
+		e := &Edge{Flows: fe.Flows, HTTPTotal: fe.HTTPTotal, DNSTotal: fe.DNSTotal, Verdicts: fe.Verdicts}
 		if fe.First != nil {
-			e.seen(*fe.First)
+			e.First = *fe.First
 		}
 		if fe.Last != nil {
-			e.seen(*fe.Last)
+			e.Last = *fe.Last
 		}
-		for v, n := range fe.Verdicts {
-			e.addVerdict(v, n)
-		}
-		addSet(&e.EgressAllowedBy, fe.EgressAllowedBy)
-		addSet(&e.IngressAllowedBy, fe.IngressAllowedBy)
-		addSet(&e.EgressDeniedBy, fe.EgressDeniedBy)
-		addSet(&e.IngressDeniedBy, fe.IngressDeniedBy)
+		addSet(&e.EgressAllowedBy, slices.Values(fe.EgressAllowedBy))
+		addSet(&e.IngressAllowedBy, slices.Values(fe.IngressAllowedBy))
+		addSet(&e.EgressDeniedBy, slices.Values(fe.EgressDeniedBy))
+		addSet(&e.IngressDeniedBy, slices.Values(fe.IngressDeniedBy))
 		for _, h := range fe.HTTP {
 			e.addHTTP(h.HTTPRequest, h.Count)
 		}
 		for _, d := range fe.DNS {
 			e.addDNS(d.Name, d.Count)
 		}
+		g.edge(k).add(e)
 	}
 	for i, d := range f.DNS {
 		client, err := peer(fmt.Sprintf("dns[%d].client", i), d.Client)
@@ -346,15 +343,6 @@ func fromFile(f *fileGraph) (*Graph, error) {
 	}
 	g.normalize()
 	return g, nil
-}
-
-func addSet(dst *map[string]struct{}, items []string) {
-	for _, it := range items {
-		if *dst == nil {
-			*dst = map[string]struct{}{}
-		}
-		(*dst)[it] = struct{}{}
-	}
 }
 
 func validatePeer(p *Peer) error {

@@ -1,5 +1,10 @@
 package learn
 
+import (
+	"iter"
+	"maps"
+)
+
 // Merge adds everything in o to g: peers, edges (counts added, time windows
 // widened, detail united), namespace labels and DNS answers. Merging is
 // commutative and associative, so graphs learned on different nodes, days
@@ -9,25 +14,7 @@ func (g *Graph) Merge(o *Graph) {
 		g.addPeer(p)
 	}
 	for k, oe := range o.edges {
-		e := g.edge(k)
-		e.Flows += oe.Flows
-		e.seen(oe.First)
-		e.seen(oe.Last)
-		for v, n := range oe.Verdicts {
-			e.addVerdict(v, n)
-		}
-		unite(&e.EgressAllowedBy, oe.EgressAllowedBy)
-		unite(&e.IngressAllowedBy, oe.IngressAllowedBy)
-		unite(&e.EgressDeniedBy, oe.EgressDeniedBy)
-		unite(&e.IngressDeniedBy, oe.IngressDeniedBy)
-		for r, n := range oe.HTTP {
-			e.addHTTP(r, n)
-		}
-		e.HTTPTotal += oe.HTTPTotal
-		for d, n := range oe.DNS {
-			e.addDNS(d, n)
-		}
-		e.DNSTotal += oe.DNSTotal
+		g.edge(k).add(oe)
 	}
 	for k, set := range o.namespaces {
 		for l := range set {
@@ -42,8 +29,31 @@ func (g *Graph) Merge(o *Graph) {
 	g.normalize()
 }
 
-func unite(dst *map[string]struct{}, src map[string]struct{}) {
-	for k := range src {
+// add adds o's evidence to e.
+func (e *Edge) add(o *Edge) {
+	e.Flows += o.Flows
+	e.seen(o.First)
+	e.seen(o.Last)
+	for v, n := range o.Verdicts {
+		e.addVerdict(v, n)
+	}
+	addSet(&e.EgressAllowedBy, maps.Keys(o.EgressAllowedBy))
+	addSet(&e.IngressAllowedBy, maps.Keys(o.IngressAllowedBy))
+	addSet(&e.EgressDeniedBy, maps.Keys(o.EgressDeniedBy))
+	addSet(&e.IngressDeniedBy, maps.Keys(o.IngressDeniedBy))
+	for r, n := range o.HTTP {
+		e.addHTTP(r, n)
+	}
+	e.HTTPTotal += o.HTTPTotal
+	for d, n := range o.DNS {
+		e.addDNS(d, n)
+	}
+	e.DNSTotal += o.DNSTotal
+}
+
+// addSet adds keys to the set *dst, creating it if needed.
+func addSet(dst *map[string]struct{}, keys iter.Seq[string]) {
+	for k := range keys {
 		if *dst == nil {
 			*dst = map[string]struct{}{}
 		}
