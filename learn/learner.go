@@ -43,6 +43,8 @@ type Summary struct {
 	Skipped map[SkipReason]uint64
 	// Lost is the number of events Hubble reported lost.
 	Lost uint64
+	// NodeErrors counts reports of Hubble nodes erroring or unavailable.
+	NodeErrors uint64
 	// First and Last bound the times of the flows used.
 	First, Last time.Time
 }
@@ -55,6 +57,7 @@ type Learner struct {
 	conns   map[connKey]*connState
 	maxTime time.Time
 	sum     Summary
+	ticks   []tick
 	// identity remembers identityLabel's answers: a cluster has few
 	// distinct label keys, and the filter is a list of regexps.
 	identity map[string]bool
@@ -97,6 +100,37 @@ func NewLearner(g *Graph, filter *Filter) *Learner {
 	return &Learner{g: g, filter: filter, window: connWindow, conns: map[connKey]*connState{}, identity: map[string]bool{}, sum: Summary{Skipped: map[SkipReason]uint64{}}}
 }
 
+type tick struct {
+	every time.Duration
+	next  time.Time
+	fn    func() error
+}
+
+// Every makes Learn call fn between events, at most once per interval:
+// for checkpoints and progress lines. An error from fn ends Learn.
+func (l *Learner) Every(interval time.Duration, fn func() error) {
+	l.ticks = append(l.ticks, tick{every: interval, next: time.Now().Add(interval), fn: fn})
+}
+
+func (l *Learner) runTicks() error {
+	if len(l.ticks) == 0 {
+		return nil
+	}
+	now := time.Now()
+	for i := range l.ticks {
+		t := &l.ticks[i]
+		if now.Before(t.next) {
+			continue
+		}
+		t.next = now.Add(t.every)
+		l.g.normalize()
+		if err := t.fn(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Summary returns the counts so far.
 func (l *Learner) Summary() Summary { return l.sum }
 
@@ -121,6 +155,12 @@ func (l *Learner) Learn(ctx context.Context, src Source, onMalformed MalformedFu
 		if err != nil {
 			return err
 		}
+		if ev.Kind == EventIdle {
+			if err := l.runTicks(); err != nil {
+				return err
+			}
+			continue
+		}
 		l.sum.Records++
 		if ev.Kind == EventMalformed && onMalformed != nil {
 			if err := onMalformed(ev); err != nil {
@@ -129,6 +169,9 @@ func (l *Learner) Learn(ctx context.Context, src Source, onMalformed MalformedFu
 			}
 		}
 		l.Add(ev)
+		if err := l.runTicks(); err != nil {
+			return err
+		}
 	}
 }
 
@@ -143,6 +186,9 @@ func (l *Learner) Add(ev Event) SkipReason {
 		l.sum.Lost += ev.Lost
 		r = SkipNonFlow
 	case EventOther:
+		if ev.Other == OtherNodeError {
+			l.sum.NodeErrors++
+		}
 		r = SkipNonFlow
 	default:
 		r = SkipMalformed

@@ -31,7 +31,14 @@ const (
 	EventOther
 	// EventMalformed is a record that could not be decoded.
 	EventMalformed
+	// EventIdle is no record: a live source has been waiting for a while,
+	// and says so, so that checkpoints and progress go on.
+	EventIdle
 )
+
+// OtherNodeError is the Other of an event that reports a Hubble node
+// erroring or unavailable: flows from it are missing.
+const OtherNodeError = "node_error"
 
 // Event is one record read from a source.
 type Event struct {
