@@ -13,6 +13,9 @@ import (
 	"time"
 	"unsafe"
 
+	batchv1 "k8s.io/api/batch/v1"
+	"sigs.k8s.io/yaml"
+
 	"github.com/cnpgen/cnpgen/learn"
 )
 
@@ -111,5 +114,27 @@ func TestInterruptSavesGraph(t *testing.T) {
 	}
 	if _, edges := g.Len(); edges != 16 {
 		t.Errorf("graph has %d edges, want the 16 of the whole capture; stderr:\n%s", edges, stderr.String())
+	}
+}
+
+// TestDeployJobArgs parses the in-cluster Job's arguments with the real
+// learn command, so the manifest cannot drift from the flags.
+func TestDeployJobArgs(t *testing.T) {
+	data, err := os.ReadFile("../../deploy/learn-job.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := strings.Split(string(data), "\n---\n")
+	var job batchv1.Job
+	if err := yaml.Unmarshal([]byte(docs[len(docs)-1]), &job); err != nil {
+		t.Fatal(err)
+	}
+	args := job.Spec.Template.Spec.Containers[0].Args
+	cmd := newLearnCmd()
+	if err := cmd.ParseFlags(args[1:]); err != nil {
+		t.Fatalf("job args %v: %v", args, err)
+	}
+	if s, _ := cmd.Flags().GetString("server"); s != "hubble-relay.kube-system.svc:80" {
+		t.Errorf("--server %q", s)
 	}
 }
