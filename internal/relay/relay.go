@@ -15,6 +15,7 @@ import (
 
 	"github.com/cilium/cilium/api/v1/observer"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
@@ -156,10 +157,14 @@ func (c *Client) ServerStatus(ctx context.Context) (*observer.ServerStatusRespon
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	st, err := c.obs.ServerStatus(ctx, &observer.ServerStatusRequest{})
-	if err != nil {
+	switch status.Code(err) {
+	case codes.OK:
+		return st, nil
+	case codes.Unavailable, codes.DeadlineExceeded:
 		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, c.opts.Server, cleanStatus(err))
+	default:
+		return nil, fmt.Errorf("hubble relay %s: %v", c.opts.Server, cleanStatus(err))
 	}
-	return st, nil
 }
 
 // Close closes the connection.

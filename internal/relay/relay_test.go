@@ -212,6 +212,21 @@ func TestRelayTLS(t *testing.T) {
 	}
 }
 
+func TestRelayBasicAuth(t *testing.T) {
+	certs := relaytest.NewCerts(t, t.TempDir())
+	addr := relaytest.Start(t, &relaytest.Server{Authorization: "Basic dXNlcjpzM2NyZXQ="}, certs.ServerTLS(false)) // user:s3cret
+	o := relay.ConnOptions{Server: "tls://" + addr, TLSCACertFiles: []string{certs.CAFile}, BasicAuthUsername: "user", BasicAuthPassword: "s3cret"}
+	c, _, err := relay.Dial(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	o.BasicAuthPassword = "wrong"
+	if _, _, err := relay.Dial(context.Background(), o); err == nil || !strings.Contains(err.Error(), "bad credentials") {
+		t.Errorf("wrong password: %v", err)
+	}
+}
+
 func TestRelayUnreachable(t *testing.T) {
 	start := time.Now()
 	_, _, err := relay.Dial(context.Background(), relay.ConnOptions{Server: "127.0.0.1:1", Timeout: 2 * time.Second})

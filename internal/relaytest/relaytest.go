@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -40,6 +41,9 @@ type Server struct {
 	// StallAfter, if positive, makes streams stop sending after that many
 	// messages without ending.
 	StallAfter int
+	// Authorization, if set, is the authorization header every call must
+	// carry ("Basic …").
+	Authorization string
 
 	mu       sync.Mutex
 	conns    int
@@ -71,6 +75,29 @@ func Serve(tb testing.TB, lis net.Listener, s *Server, tlsConfig *tls.Config) st
 	if tlsConfig != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConfig)))
 	}
+	auth := func(ctx context.Context) error {
+		if s.Authorization == "" {
+			return nil
+		}
+		md, _ := metadata.FromIncomingContext(ctx)
+		if got := md.Get("authorization"); len(got) != 1 || got[0] != s.Authorization {
+			return status.Error(codes.Unauthenticated, "relaytest: bad credentials")
+		}
+		return nil
+	}
+	opts = append(opts,
+		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			if err := auth(ctx); err != nil {
+				return nil, err
+			}
+			return h(ctx, req)
+		}),
+		grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			if err := auth(ss.Context()); err != nil {
+				return err
+			}
+			return h(srv, ss)
+		}))
 	gs := grpc.NewServer(opts...)
 	observer.RegisterObserverServer(gs, s)
 	go gs.Serve(lis)
