@@ -1,0 +1,133 @@
+package crdschema_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	crdsv2 "github.com/cilium/cilium/pkg/k8s/apis/cilium.io/client/crds/v2"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/yaml"
+
+	"github.com/cnpgen/cnpgen/internal/crdschema"
+	"github.com/cnpgen/cnpgen/internal/kubetest"
+)
+
+const head = "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: frontend, namespace: shop}\n"
+
+// cases: manifests and the error the apiserver gives them ("" = accepted).
+var cases = []struct {
+	name, manifest, want string
+}{
+	{"valid egress", head + `spec:
+  endpointSelector: {matchLabels: {app: frontend}}
+  egress:
+  - toEndpoints: [{matchLabels: {app: catalog, k8s:io.kubernetes.pod.namespace: shop}}]
+    toPorts: [{ports: [{port: "8080", protocol: TCP}]}]
+  - toFQDNs: [{matchName: api.stripe.com}]
+    toPorts: [{ports: [{port: "443", protocol: TCP}]}]
+  - toEntities: [kube-apiserver]
+  - toCIDR: [203.0.113.9/32]
+  - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: kube-system, k8s-app: kube-dns}}]
+    toPorts:
+    - ports: [{port: "53", protocol: UDP}, {port: "53", protocol: TCP}]
+      rules: {dns: [{matchPattern: "*"}]}
+`, ""},
+	{"valid ingress with icmp and endPort", head + `spec:
+  endpointSelector: {}
+  ingress:
+  - fromEntities: [host, remote-node]
+    icmps: [{fields: [{type: 8, family: IPv4}]}]
+  - fromEndpoints: [{}]
+    toPorts: [{ports: [{port: "8000", endPort: 8080, protocol: TCP}]}]
+`, ""},
+	{"valid clusterwide", "apiVersion: cilium.io/v2\nkind: CiliumClusterwideNetworkPolicy\nmetadata: {name: dns}\nspec:\n  endpointSelector: {}\n  egress:\n  - toEntities: [cluster]\n", ""},
+	{"bad protocol", head + "spec:\n  endpointSelector: {}\n  egress:\n  - toPorts: [{ports: [{port: \"80\", protocol: TCPX}]}]\n", "spec.egress[0].toPorts[0].ports[0].protocol"},
+	{"world-ipv4 is not an entity in the CRD", head + "spec:\n  endpointSelector: {}\n  egress:\n  - toEntities: [world-ipv4]\n", "spec.egress[0].toEntities[0]"},
+	{"protocol beside ports", head + "spec:\n  endpointSelector: {}\n  egress:\n  - toPorts: [{protocol: TCP, ports: [{port: \"80\"}]}]\n", "spec.egress[0].toPorts[0].protocol"},
+	{"port not a number", head + "spec:\n  endpointSelector: {}\n  egress:\n  - toPorts: [{ports: [{port: \"http-alt\", protocol: TCP}]}]\n", ""},
+	// The CRD's pattern lets 70000 through; Cilium's Rule.Sanitize does not.
+	{"port out of range passes the schema", head + "spec:\n  endpointSelector: {}\n  egress:\n  - toPorts: [{ports: [{port: \"70000\", protocol: TCP}]}]\n", ""},
+	{"slash in name", "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: shop/frontend, namespace: shop}\nspec:\n  endpointSelector: {}\n", "metadata.name"},
+	{"leading dash in name", "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: -frontend, namespace: shop}\nspec:\n  endpointSelector: {}\n", "metadata.name"},
+	{"unknown field", head + "spec:\n  endpointSelector: {}\n  egres: []\n", "spec.egres"},
+	{"bad CIDR", head + "spec:\n  endpointSelector: {}\n  egress:\n  - toCIDR: [10.0.0.0/33]\n", "spec.egress[0].toCIDR[0]"},
+}
+
+func decode(t *testing.T, y string) map[string]any {
+	t.Helper()
+	var obj map[string]any
+	if err := yaml.Unmarshal([]byte(y), &obj); err != nil {
+		t.Fatal(err)
+	}
+	return obj
+}
+
+func TestValidate(t *testing.T) {
+	v, err := crdschema.Cilium()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			errs := v.Validate(decode(t, tc.manifest))
+			switch {
+			case tc.want == "" && len(errs) > 0:
+				t.Errorf("rejected: %v", errs)
+			case tc.want != "" && (len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), tc.want)):
+				t.Errorf("errors %v, want one for %s", errs, tc.want)
+			}
+		})
+	}
+	if errs := v.Validate(map[string]any{"apiVersion": "v1", "kind": "Pod"}); len(errs) == 0 {
+		t.Error("a Pod passed as a Cilium policy")
+	}
+}
+
+// TestValidateLikeApiserver submits every case to a real kube-apiserver
+// with Cilium's CRDs (server-side dry run, strict field validation) and
+// checks both say the same.
+func TestValidateLikeApiserver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts kube-apiserver and etcd")
+	}
+	env := kubetest.Start(t)
+	var crds [][]byte
+	for _, f := range []string{"ciliumnetworkpolicies.yaml", "ciliumclusterwidenetworkpolicies.yaml"} {
+		b, err := crdsv2.EmbedFS.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		crds = append(crds, b)
+	}
+	env.ApplyCRDs(t, crds...)
+	ctx := context.Background()
+	nsObj := &unstructured.Unstructured{Object: decode(t, "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n")}
+	if _, err := env.Dynamic.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Create(ctx, nsObj, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := crdschema.Cilium()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := decode(t, tc.manifest)
+			u := &unstructured.Unstructured{Object: decode(t, tc.manifest)}
+			res := schema.GroupVersionResource{Group: "cilium.io", Version: "v2", Resource: "ciliumnetworkpolicies"}
+			ri := env.Dynamic.Resource(res).Namespace(u.GetNamespace())
+			if u.GetKind() == "CiliumClusterwideNetworkPolicy" {
+				res.Resource = "ciliumclusterwidenetworkpolicies"
+				_, err = env.Dynamic.Resource(res).Create(ctx, u, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict"})
+			} else {
+				_, err = ri.Create(ctx, u, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict"})
+			}
+			local := v.Validate(obj)
+			if (err == nil) != (len(local) == 0) {
+				t.Errorf("apiserver: %v\nlocal: %v", err, local)
+			}
+		})
+	}
+}
