@@ -1,0 +1,640 @@
+package synth
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cilium/cilium/pkg/policy/api"
+
+	"github.com/cnpgen/cnpgen/internal/crdschema"
+	"github.com/cnpgen/cnpgen/learn"
+)
+
+// Options control synthesis.
+type Options struct {
+	// Namespaces limits policies to these namespaces; ExcludeNamespaces
+	// and Workloads (namespace/name) narrow further.
+	Namespaces, ExcludeNamespaces, Workloads []string
+	// IncludeSystem writes policies for kube-system and Cilium's own
+	// namespaces too.
+	IncludeSystem bool
+	// SelectorLabels is the preference list of label keys for selectors
+	// (default app.kubernetes.io/name, app, k8s-app, name).
+	SelectorLabels []string
+	// MinFlows and MinAge are the evidence an edge needs to become a rule.
+	MinFlows uint64
+	MinAge   time.Duration
+	// IncludeDenied allows edges seen only as dropped by policy.
+	IncludeDenied bool
+	// Audit writes enableDefaultDeny false in both directions.
+	Audit bool
+	// DNSAll allows any DNS name through the DNS proxy (matchPattern "*").
+	DNSAll bool
+	// Version is recorded in the annotations.
+	Version string
+}
+
+// DefaultSelectorLabels is the default preference of selector labels.
+var DefaultSelectorLabels = []string{"app.kubernetes.io/name", "app", "k8s-app", "name"}
+
+// Finding is a line of the report: an edge or workload that did not
+// become what one might expect, and why.
+type Finding struct {
+	Subject string `json:"subject"`
+	Reason  string `json:"reason"`
+}
+
+// Result is the synthesised policies, sorted by namespace and name, and
+// the report.
+type Result struct {
+	Policies []*Policy
+	Report   []Finding
+}
+
+// ManagedByLabel marks the policies cnpgen writes and owns.
+const ManagedByLabel = "app.kubernetes.io/managed-by"
+
+// volatile are label keys that name a version or a sidecar rather than a
+// workload; they are used in a selector only when nothing else tells two
+// workloads apart.
+var volatile = regexp.MustCompile(`^(version|.*/version|security\.istio\.io/.*|service\.istio\.io/.*|sidecar\..*|istio\.io/rev|io\.cilium\.k8s\.policy\..*|.*pod-template-hash|controller-revision-hash)$`)
+
+func systemNamespace(ns string) bool { return ns == "kube-system" || strings.HasPrefix(ns, "cilium") }
+
+type workload struct {
+	peer     *learn.Peer
+	selector map[string]string // plain keys
+	ingress  accs
+	egress   accs
+	fqdn     map[string]map[string]bool // name -> ports ("443/TCP")
+	flows    uint64
+	first    time.Time
+	last     time.Time
+}
+
+// ruleAcc accumulates the ports of one peer.
+type ruleAcc struct {
+	peer  peerRef
+	ports map[string]bool // "8080/TCP"
+	icmp  map[string]bool // "IPv4/8"
+	dns   bool            // this is a DNS server the workload uses
+	names map[string]bool // DNS names queried of it
+}
+
+type peerRef struct {
+	sel     map[string]string
+	entity  string
+	cidr    string
+	sortKey string
+}
+
+// Synthesize writes a policy for every selected workload of g.
+func Synthesize(g *learn.Graph, o Options) (*Result, error) {
+	if len(o.SelectorLabels) == 0 {
+		o.SelectorLabels = DefaultSelectorLabels
+	}
+	res := &Result{}
+	report := func(subject, format string, args ...any) {
+		res.Report = append(res.Report, Finding{subject, fmt.Sprintf(format, args...)})
+	}
+
+	// Workloads and their selectors.
+	wls := map[string]*workload{}
+	var labelled []*learn.Peer
+	for _, p := range g.Peers() {
+		if p.Kind == learn.PeerWorkload && len(p.Labels) > 0 {
+			labelled = append(labelled, p)
+		}
+	}
+	for _, p := range labelled {
+		sel, why := chooseSelector(p, labelled, o.SelectorLabels)
+		if why != "" {
+			report(p.Name(), "%s", why)
+		}
+		wls[p.Key()] = &workload{peer: p, selector: sel, ingress: accs{}, egress: accs{}, fqdn: map[string]map[string]bool{}}
+	}
+	// Unlabelled peers (Hubble named the pod but not its identity) stand
+	// for the labelled peer of the same namespace and workload, if unique.
+	alias := map[string]*workload{}
+	for _, p := range g.Peers() {
+		if p.Kind != learn.PeerWorkload || len(p.Labels) > 0 {
+			continue
+		}
+		var match []*workload
+		for _, w := range wls {
+			if w.peer.Namespace == p.Namespace && len(p.Workloads) > 0 && slices.ContainsFunc(w.peer.Workloads, func(x learn.Workload) bool { return x.Name == p.Workloads[0].Name }) {
+				match = append(match, w)
+			}
+		}
+		if len(match) == 1 {
+			alias[p.Key()] = match[0]
+		} else {
+			report(p.Name(), "identity labels unknown (Hubble named the pod only); its edges make no rules")
+		}
+	}
+	lookup := func(key string) *workload {
+		if w := wls[key]; w != nil {
+			return w
+		}
+		return alias[key]
+	}
+	selected := func(w *workload) bool {
+		ns := w.peer.Namespace
+		switch {
+		case len(o.Namespaces) > 0 && !slices.Contains(o.Namespaces, ns):
+			return false
+		case slices.Contains(o.ExcludeNamespaces, ns):
+			return false
+		case len(o.Workloads) > 0 && !slices.ContainsFunc(w.peer.Workloads, func(x learn.Workload) bool { return slices.Contains(o.Workloads, ns+"/"+x.Name) }):
+			return false
+		case systemNamespace(ns) && !o.IncludeSystem && !slices.Contains(o.Namespaces, ns):
+			return false
+		}
+		return true
+	}
+
+	for _, e := range g.Edges() {
+		from, to := g.Peer(e.From), g.Peer(e.To)
+		subject := fmt.Sprintf("%s -> %s %s/%d", from.Name(), to.Name(), e.Proto, e.Port)
+		if !allowedByEvidence(e, o, subject, report) {
+			continue
+		}
+		cw, sw := lookup(e.From), lookup(e.To)
+		port, icmp := portOf(e)
+		if cw != nil && selected(cw) {
+			cw.observe(e)
+			switch {
+			case to.Kind == learn.PeerExternal && len(g.NamesFor(e.From, to.IP)) > 0:
+				for _, n := range g.NamesFor(e.From, to.IP) {
+					if cw.fqdn[n] == nil {
+						cw.fqdn[n] = map[string]bool{}
+					}
+					cw.fqdn[n][port] = true
+				}
+			default:
+				ref, ok := peerOf(to, sw, cw.peer.Namespace, false)
+				if !ok {
+					report(subject, "the server is not a peer policy can name")
+					break
+				}
+				acc := cw.egress.add(ref)
+				acc.addPort(port, icmp)
+				if e.Port == 53 && (e.Proto == learn.ProtoUDP || e.Proto == learn.ProtoTCP) {
+					acc.dns = true
+					for n := range e.DNS {
+						acc.names[n] = true
+					}
+				}
+			}
+		}
+		if sw != nil && selected(sw) {
+			sw.observe(e)
+			ref, ok := peerOf(from, cw, sw.peer.Namespace, true)
+			if !ok {
+				report(subject, "the client is not a peer policy can name")
+				continue
+			}
+			sw.ingress.add(ref).addPort(port, icmp)
+		}
+	}
+
+	validator, err := crdschema.Cilium()
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]string{}
+	for _, w := range slices.SortedFunc(maps.Values(wls), func(a, b *workload) int { return strings.Compare(a.peer.Key(), b.peer.Key()) }) {
+		if !selected(w) {
+			continue
+		}
+		p := w.build(o, report)
+		base := p.Metadata.Namespace + "/" + p.Metadata.Name
+		if other, dup := names[base]; dup {
+			p.Metadata.Name = dnsName(p.Metadata.Name + "-" + shortHash(w.peer.Key()))
+			report(w.peer.Name(), "policy name taken by %s; named %s", other, p.Metadata.Name)
+		}
+		names[p.Metadata.Namespace+"/"+p.Metadata.Name] = w.peer.Name()
+		if err := Validate(p, validator); err != nil {
+			return nil, fmt.Errorf("policy %s/%s: %w (a cnpgen bug: please report it)", p.Metadata.Namespace, p.Metadata.Name, err)
+		}
+		res.Policies = append(res.Policies, p)
+	}
+	slices.SortFunc(res.Policies, func(a, b *Policy) int {
+		return cmp.Or(strings.Compare(a.Metadata.Namespace, b.Metadata.Namespace), strings.Compare(a.Metadata.Name, b.Metadata.Name))
+	})
+	slices.SortFunc(res.Report, func(a, b Finding) int {
+		return cmp.Or(strings.Compare(a.Subject, b.Subject), strings.Compare(a.Reason, b.Reason))
+	})
+	return res, nil
+}
+
+func allowedByEvidence(e *learn.Edge, o Options, subject string, report func(string, string, ...any)) bool {
+	allowed := false
+	for v := range e.Verdicts {
+		if !strings.HasPrefix(v, "DROPPED:") {
+			allowed = true
+		}
+	}
+	switch {
+	case !allowed && !o.IncludeDenied:
+		report(subject, "only seen dropped by policy (use --include-denied to allow it)")
+		return false
+	case e.Flows < o.MinFlows:
+		report(subject, "seen in %d flows, fewer than --min-flows %d", e.Flows, o.MinFlows)
+		return false
+	case o.MinAge > 0 && e.Last.Sub(e.First) < o.MinAge:
+		report(subject, "seen over %s, less than --min-age %s", e.Last.Sub(e.First).Round(time.Second), o.MinAge)
+		return false
+	}
+	return true
+}
+
+func (w *workload) observe(e *learn.Edge) {
+	w.flows += e.Flows
+	if !e.First.IsZero() && (w.first.IsZero() || e.First.Before(w.first)) {
+		w.first = e.First
+	}
+	if e.Last.After(w.last) {
+		w.last = e.Last
+	}
+}
+
+type accs map[string]*ruleAcc
+
+func (m accs) add(ref peerRef) *ruleAcc {
+	a := m[ref.sortKey]
+	if a == nil {
+		a = &ruleAcc{peer: ref, ports: map[string]bool{}, icmp: map[string]bool{}, names: map[string]bool{}}
+		m[ref.sortKey] = a
+	}
+	return a
+}
+
+func (a *ruleAcc) addPort(port string, icmp bool) {
+	if icmp {
+		a.icmp[port] = true
+	} else {
+		a.ports[port] = true
+	}
+}
+
+// portOf renders an edge's port as "8080/TCP", or its ICMP type as
+// "IPv4/8".
+func portOf(e *learn.Edge) (string, bool) {
+	switch e.Proto {
+	case learn.ProtoICMPv4:
+		return "IPv4/" + strconv.Itoa(int(e.Port)), true
+	case learn.ProtoICMPv6:
+		return "IPv6/" + strconv.Itoa(int(e.Port)), true
+	}
+	return strconv.Itoa(int(e.Port)) + "/" + e.Proto.String(), false
+}
+
+// peerOf names a peer in a rule of a policy in namespace ns.
+func peerOf(p *learn.Peer, w *workload, ns string, ingress bool) (peerRef, bool) {
+	switch p.Kind {
+	case learn.PeerWorkload:
+		if w == nil {
+			return peerRef{}, false
+		}
+		sel := maps.Clone(w.selector)
+		if w.peer.Namespace != ns {
+			sel["k8s:io.kubernetes.pod.namespace"] = w.peer.Namespace
+		}
+		return peerRef{sel: sel, sortKey: "0 " + selectorString(sel)}, true
+	case learn.PeerEntity:
+		switch p.Entity {
+		case "host", "remote-node", "kube-apiserver", "health", "ingress", "world", "unmanaged", "init":
+			return peerRef{entity: p.Entity, sortKey: "1 " + p.Entity}, true
+		case "world-ipv4", "world-ipv6":
+			return peerRef{entity: "world", sortKey: "1 world"}, true
+		}
+		return peerRef{}, false
+	case learn.PeerExternal:
+		bits := 32
+		if p.IP.Is6() {
+			bits = 128
+		}
+		cidr := netip.PrefixFrom(p.IP, bits).String()
+		return peerRef{cidr: cidr, sortKey: "2 " + cidr}, true
+	}
+	return peerRef{}, false
+}
+
+func selectorString(sel map[string]string) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(sel)) {
+		parts = append(parts, k+"="+sel[k])
+	}
+	return strings.Join(parts, ",")
+}
+
+// chooseSelector picks the labels a person would select p by: the first
+// preferred label present, then more until no other observed workload in
+// the namespace matches.
+func chooseSelector(p *learn.Peer, all []*learn.Peer, prefer []string) (map[string]string, string) {
+	plain := map[string]string{}
+	for _, l := range p.Labels {
+		src, rest, _ := strings.Cut(l, ":")
+		if src != "k8s" {
+			continue
+		}
+		k, v, _ := strings.Cut(rest, "=")
+		plain[k] = v
+	}
+	var order []string
+	for _, k := range prefer {
+		if _, ok := plain[k]; ok && !slices.Contains(order, k) {
+			order = append(order, k)
+		}
+	}
+	for _, k := range []string{"app.kubernetes.io/instance", "app.kubernetes.io/component"} {
+		if _, ok := plain[k]; ok && !slices.Contains(order, k) {
+			order = append(order, k)
+		}
+	}
+	var rest, last []string
+	for _, k := range slices.Sorted(maps.Keys(plain)) {
+		switch {
+		case slices.Contains(order, k):
+		case volatile.MatchString(k):
+			if !strings.HasPrefix(k, "io.cilium.k8s.policy.") {
+				last = append(last, k)
+			}
+		default:
+			rest = append(rest, k)
+		}
+	}
+	order = append(append(order, rest...), last...)
+	others := func(sel map[string]string) []string {
+		var out []string
+		for _, o := range all {
+			if o.Key() == p.Key() || o.Namespace != p.Namespace || o.Cluster != p.Cluster {
+				continue
+			}
+			if selects(sel, o) {
+				out = append(out, o.Name())
+			}
+		}
+		return out
+	}
+	// Start from the preferred label (or, without one, every stable
+	// label), then add a label only where it tells more workloads apart.
+	sel := map[string]string{}
+	if len(order) > 0 && slices.Contains(prefer, order[0]) {
+		sel[order[0]] = plain[order[0]]
+	} else {
+		for _, k := range rest {
+			sel[k] = plain[k]
+		}
+	}
+	if len(sel) == 0 && len(order) > 0 {
+		sel[order[0]] = plain[order[0]]
+	}
+	for _, k := range order {
+		n := len(others(sel))
+		if n == 0 {
+			break
+		}
+		if _, have := sel[k]; have {
+			continue
+		}
+		sel[k] = plain[k]
+		if len(others(sel)) == n {
+			delete(sel, k)
+		}
+	}
+	why := ""
+	if len(sel) > 1 {
+		why = fmt.Sprintf("selector needs %s to tell it apart from other workloads", selectorString(sel))
+	}
+	if o := others(sel); len(o) > 0 {
+		why = fmt.Sprintf("no label tells it apart from %s; their policies select each other's pods", strings.Join(o, ", "))
+	}
+	return sel, why
+}
+
+func selects(sel map[string]string, p *learn.Peer) bool {
+	for k, v := range sel {
+		if got, ok := p.Label("k8s:" + k); !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// build writes the workload's policy.
+func (w *workload) build(o Options, report func(string, string, ...any)) *Policy {
+	name := w.peer.Name()
+	_, wlName, _ := strings.Cut(name, "/")
+	p := &Policy{
+		APIVersion: "cilium.io/v2",
+		Kind:       "CiliumNetworkPolicy",
+		Metadata: ObjectMeta{
+			Name:      dnsName(wlName),
+			Namespace: w.peer.Namespace,
+			Labels:    map[string]string{ManagedByLabel: "cnpgen"},
+			Annotations: map[string]string{
+				"cnpgen.io/workload": name,
+				"cnpgen.io/flows":    strconv.FormatUint(w.flows, 10),
+			},
+		},
+		Spec: Spec{EndpointSelector: Selector{MatchLabels: w.selector}},
+	}
+	if o.Version != "" {
+		p.Metadata.Annotations["cnpgen.io/version"] = o.Version
+	}
+	if !w.first.IsZero() {
+		p.Metadata.Annotations["cnpgen.io/learned-window"] = w.first.UTC().Format(time.RFC3339) + "/" + w.last.UTC().Format(time.RFC3339)
+	}
+	p.Spec.Description = "cnpgen: default deny for " + name + ", allowing the paths observed"
+	if o.Audit {
+		f := false
+		p.Spec.EnableDefaultDeny = &DefaultDeny{Ingress: &f, Egress: &f}
+		p.Spec.Description += " (audit mode: nothing is dropped)"
+	}
+
+	// DNS: FQDN rules only work if lookups go through the DNS proxy.
+	var fqdnNames []string
+	for n := range w.fqdn {
+		fqdnNames = append(fqdnNames, n)
+	}
+	slices.Sort(fqdnNames)
+	if len(fqdnNames) > 0 {
+		var dnsServers []*ruleAcc
+		for _, a := range w.egress {
+			if a.dns {
+				dnsServers = append(dnsServers, a)
+			}
+		}
+		if len(dnsServers) == 0 {
+			a := w.egress.add(peerRef{sel: map[string]string{"k8s:io.kubernetes.pod.namespace": "kube-system", "k8s-app": "kube-dns"}, sortKey: "0 k8s-app=kube-dns,k8s:io.kubernetes.pod.namespace=kube-system"})
+			a.ports["53/UDP"], a.ports["53/TCP"], a.dns = true, true, true
+			dnsServers = append(dnsServers, a)
+			report(name, "no DNS lookups observed; allowing kube-dns on 53 so its FQDN rules can work")
+		}
+		for _, a := range dnsServers {
+			for _, n := range fqdnNames {
+				a.names[n] = true
+			}
+		}
+	}
+
+	for _, k := range slices.Sorted(maps.Keys(w.ingress)) {
+		a := w.ingress[k]
+		r := IngressRule{}
+		switch {
+		case a.peer.sel != nil:
+			r.FromEndpoints = []Selector{{MatchLabels: a.peer.sel}}
+		case a.peer.entity != "":
+			r.FromEntities = []string{a.peer.entity}
+		default:
+			r.FromCIDR = []string{a.peer.cidr}
+		}
+		ports, icmps := a.rendered(false, o.DNSAll)
+		if len(ports) > 0 {
+			p.Spec.Ingress = append(p.Spec.Ingress, IngressRule{FromEndpoints: r.FromEndpoints, FromEntities: r.FromEntities, FromCIDR: r.FromCIDR, ToPorts: ports})
+		}
+		if len(icmps) > 0 {
+			p.Spec.Ingress = append(p.Spec.Ingress, IngressRule{FromEndpoints: r.FromEndpoints, FromEntities: r.FromEntities, FromCIDR: r.FromCIDR, ICMPs: icmps})
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(w.egress)) {
+		a := w.egress[k]
+		r := EgressRule{}
+		switch {
+		case a.peer.sel != nil:
+			r.ToEndpoints = []Selector{{MatchLabels: a.peer.sel}}
+		case a.peer.entity != "":
+			r.ToEntities = []string{a.peer.entity}
+		default:
+			r.ToCIDR = []string{a.peer.cidr}
+		}
+		ports, icmps := a.rendered(len(fqdnNames) > 0, o.DNSAll)
+		if len(ports) > 0 {
+			p.Spec.Egress = append(p.Spec.Egress, EgressRule{ToEndpoints: r.ToEndpoints, ToEntities: r.ToEntities, ToCIDR: r.ToCIDR, ToPorts: ports})
+		}
+		if len(icmps) > 0 {
+			p.Spec.Egress = append(p.Spec.Egress, EgressRule{ToEndpoints: r.ToEndpoints, ToEntities: r.ToEntities, ToCIDR: r.ToCIDR, ICMPs: icmps})
+		}
+	}
+	// FQDNs grouped by the ports they were used on.
+	byPorts := map[string][]string{}
+	for _, n := range fqdnNames {
+		k := strings.Join(slices.Sorted(maps.Keys(w.fqdn[n])), ",")
+		byPorts[k] = append(byPorts[k], n)
+	}
+	for _, k := range slices.Sorted(maps.Keys(byPorts)) {
+		r := EgressRule{ToPorts: []PortRule{{Ports: renderPorts(strings.Split(k, ","))}}}
+		for _, n := range byPorts[k] {
+			r.ToFQDNs = append(r.ToFQDNs, FQDNSelector{MatchName: n})
+		}
+		p.Spec.Egress = append(p.Spec.Egress, r)
+	}
+	// An empty section would leave that direction unenforced; an empty
+	// rule enforces it and allows nothing.
+	if len(p.Spec.Ingress) == 0 {
+		p.Spec.Ingress = []IngressRule{{}}
+	}
+	if len(p.Spec.Egress) == 0 {
+		p.Spec.Egress = []EgressRule{{}}
+	}
+	return p
+}
+
+// rendered returns the port rules (with the DNS rule on a DNS server's
+// port 53 when dnsRule) and the ICMP rules.
+func (a *ruleAcc) rendered(dnsRule, dnsAll bool) ([]PortRule, []ICMPRule) {
+	var ports []PortRule
+	if len(a.ports) > 0 {
+		pr := PortRule{Ports: renderPorts(slices.Sorted(maps.Keys(a.ports)))}
+		if a.dns && (dnsRule || dnsAll) {
+			var dns []FQDNSelector
+			if dnsAll || len(a.names) == 0 {
+				dns = []FQDNSelector{{MatchPattern: "*"}}
+			} else {
+				for _, n := range slices.Sorted(maps.Keys(a.names)) {
+					dns = append(dns, FQDNSelector{MatchName: n})
+				}
+			}
+			pr.Rules = &L7Rules{DNS: dns}
+		}
+		ports = []PortRule{pr}
+	}
+	var icmps []ICMPRule
+	if len(a.icmp) > 0 {
+		r := ICMPRule{}
+		for _, f := range slices.Sorted(maps.Keys(a.icmp)) {
+			fam, t, _ := strings.Cut(f, "/")
+			n, _ := strconv.Atoi(t)
+			r.Fields = append(r.Fields, ICMPField{Family: fam, Type: n})
+		}
+		icmps = []ICMPRule{r}
+	}
+	return ports, icmps
+}
+
+func renderPorts(ps []string) []PortProtocol {
+	out := make([]PortProtocol, 0, len(ps))
+	for _, p := range ps {
+		port, proto, _ := strings.Cut(p, "/")
+		out = append(out, PortProtocol{Port: port, Protocol: proto})
+	}
+	slices.SortFunc(out, func(a, b PortProtocol) int {
+		ai, _ := strconv.Atoi(a.Port)
+		bi, _ := strconv.Atoi(b.Port)
+		return cmp.Or(ai-bi, strings.Compare(a.Protocol, b.Protocol))
+	})
+	return out
+}
+
+var notDNS = regexp.MustCompile(`[^a-z0-9.-]+`)
+
+// dnsName makes a valid DNS-1123 subdomain of any workload name.
+func dnsName(s string) string {
+	s = notDNS.ReplaceAllString(strings.ToLower(s), "-")
+	s = strings.Trim(s, "-.")
+	if len(s) > 63 {
+		s = strings.TrimRight(s[:63], "-.")
+	}
+	if s == "" {
+		s = "workload"
+	}
+	return s
+}
+
+// Validate checks a policy with Cilium's Rule.Sanitize and Cilium's CRD
+// schema.
+func Validate(p *Policy, v *crdschema.Validator) error {
+	b, err := json.Marshal(p.Spec)
+	if err != nil {
+		return err
+	}
+	var rule api.Rule
+	if err := json.Unmarshal(b, &rule); err != nil {
+		return fmt.Errorf("spec: %w", err)
+	}
+	if err := rule.Sanitize(); err != nil {
+		return fmt.Errorf("spec: %w", err)
+	}
+	var obj map[string]any
+	b, err = json.Marshal(p)
+	if err == nil {
+		err = json.Unmarshal(b, &obj)
+	}
+	if err != nil {
+		return err
+	}
+	if errs := v.Validate(obj); len(errs) > 0 {
+		return errs.ToAggregate()
+	}
+	return nil
+}
