@@ -14,16 +14,18 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/cnpgen
 
-# learn -> (synth -> verify, as they land) on bundled demo data.
+# learn -> synth (-> verify, when it lands) on bundled demo data.
 demo: build
 	@mkdir -p $(DEMO_DIR)
 	$(BIN) demo-flows --seed 1 --flows $(DEMO_FLOWS) -o $(DEMO_DIR)/flows.json
 	rm -f $(DEMO_DIR)/graph.json
 	$(BIN) learn --input-file $(DEMO_DIR)/flows.json --graph $(DEMO_DIR)/graph.json
+	$(BIN) synth --graph $(DEMO_DIR)/graph.json --out-dir $(DEMO_DIR)/policies --prune
 	@echo
 	@echo "demo output:"
-	@echo "  flows: $(DEMO_DIR)/flows.json  (hubble observe -o jsonpb lines)"
-	@echo "  graph: $(DEMO_DIR)/graph.json  (what cnpgen learned: one edge per line)"
+	@echo "  flows:    $(DEMO_DIR)/flows.json  (hubble observe -o jsonpb lines)"
+	@echo "  graph:    $(DEMO_DIR)/graph.json  (what cnpgen learned: one edge per line)"
+	@echo "  policies: $(DEMO_DIR)/policies/   (one CiliumNetworkPolicy per workload; kubectl apply -k $(DEMO_DIR)/policies)"
 
 # Every test, integration tests included.
 test:
