@@ -7,9 +7,11 @@ import (
 	"maps"
 	"net/netip"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cilium/cilium/pkg/policy/api"
@@ -114,8 +116,13 @@ func Synthesize(g *learn.Graph, o Options) (*Result, error) {
 			labelled = append(labelled, p)
 		}
 	}
+	byNS := map[[2]string][]*learn.Peer{}
 	for _, p := range labelled {
-		sel, why := chooseSelector(p, labelled, o.SelectorLabels)
+		k := [2]string{p.Cluster, p.Namespace}
+		byNS[k] = append(byNS[k], p)
+	}
+	for _, p := range labelled {
+		sel, why := chooseSelector(p, byNS[[2]string{p.Cluster, p.Namespace}], o.SelectorLabels)
 		if why != "" {
 			report(p.Name(), "%s", why)
 		}
@@ -222,10 +229,10 @@ func Synthesize(g *learn.Graph, o Options) (*Result, error) {
 			report(w.peer.Name(), "policy name taken by %s; named %s", other, p.Metadata.Name)
 		}
 		names[p.Metadata.Namespace+"/"+p.Metadata.Name] = w.peer.Name()
-		if err := Validate(p, validator); err != nil {
-			return nil, fmt.Errorf("policy %s/%s: %w (a cnpgen bug: please report it)", p.Metadata.Namespace, p.Metadata.Name, err)
-		}
 		res.Policies = append(res.Policies, p)
+	}
+	if err := validateAll(res.Policies, validator); err != nil {
+		return nil, err
 	}
 	slices.SortFunc(res.Policies, func(a, b *Policy) int {
 		return cmp.Or(strings.Compare(a.Metadata.Namespace, b.Metadata.Namespace), strings.Compare(a.Metadata.Name, b.Metadata.Name))
@@ -339,7 +346,7 @@ func selectorString(sel map[string]string) string {
 
 // chooseSelector picks the labels a person would select p by: the first
 // preferred label present, then more until no other observed workload in
-// the namespace matches.
+// the namespace (all) matches.
 func chooseSelector(p *learn.Peer, all []*learn.Peer, prefer []string) (map[string]string, string) {
 	plain := map[string]string{}
 	for _, l := range p.Labels {
@@ -609,6 +616,33 @@ func dnsName(s string) string {
 		s = "workload"
 	}
 	return s
+}
+
+// validateAll validates policies on all cores; the first failure, in
+// policy order, is returned.
+func validateAll(ps []*Policy, v *crdschema.Validator) error {
+	errs := make([]error, len(ps))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for i := range next {
+				errs[i] = Validate(ps[i], v)
+			}
+		})
+	}
+	for i := range ps {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			p := ps[i]
+			return fmt.Errorf("policy %s/%s: %w (a cnpgen bug: please report it)", p.Metadata.Namespace, p.Metadata.Name, err)
+		}
+	}
+	return nil
 }
 
 // Validate checks a policy with Cilium's Rule.Sanitize and Cilium's CRD

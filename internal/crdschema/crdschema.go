@@ -18,6 +18,7 @@ import (
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/pruning"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
 	"sigs.k8s.io/yaml"
@@ -81,7 +82,8 @@ func (v *Validator) add(crdYAML []byte) error {
 // Validate checks one object, decoded from JSON or YAML into plain maps,
 // and returns what the apiserver would reject it for; unknown fields,
 // which the apiserver drops (or rejects with strict field validation), are
-// errors too. It does not change obj.
+// errors too. It does not change obj, which must hold only JSON values
+// (as encoding/json or sigs.k8s.io/yaml decode them).
 func (v *Validator) Validate(obj map[string]any) field.ErrorList {
 	apiVersion, _ := obj["apiVersion"].(string)
 	kindName, _ := obj["kind"].(string)
@@ -90,14 +92,7 @@ func (v *Validator) Validate(obj map[string]any) field.ErrorList {
 		return field.ErrorList{field.NotSupported(field.NewPath("kind"), apiVersion+" "+kindName, v.supported())}
 	}
 	// Work on a copy: pruning removes what it reports.
-	var cp map[string]any
-	b, err := yaml.Marshal(obj)
-	if err == nil {
-		err = yaml.Unmarshal(b, &cp)
-	}
-	if err != nil {
-		return field.ErrorList{field.InternalError(nil, err)}
-	}
+	cp := runtime.DeepCopyJSON(obj)
 	errs := validateMeta(cp, k.namespaced)
 	opts := structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true}
 	for _, p := range pruning.PruneWithOptions(cp, k.structural, true, opts) {
