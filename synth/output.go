@@ -18,6 +18,18 @@ import (
 	"github.com/cnpgen/cnpgen/internal/atomicfile"
 )
 
+// ClusterDir is the directory of clusterwide policies in WriteDir's
+// output; no namespace can have this name.
+const ClusterDir = "_clusterwide"
+
+func policyPath(p *Policy) string {
+	dir := p.Metadata.Namespace
+	if dir == "" {
+		dir = ClusterDir
+	}
+	return filepath.Join(dir, p.Metadata.Name+".yaml")
+}
+
 // YAML renders policies as a multi-document YAML stream.
 func YAML(ps []*Policy) ([]byte, error) {
 	var b bytes.Buffer
@@ -51,7 +63,8 @@ type DirResult struct {
 	Written, Removed, Kept []string
 }
 
-// WriteDir writes one file per policy, DIR/<namespace>/<name>.yaml, and a
+// WriteDir writes one file per policy, DIR/<namespace>/<name>.yaml
+// (DIR/_clusterwide/<name>.yaml for clusterwide policies), and a
 // kustomization.yaml per namespace and at the root, so that `kubectl apply
 // -k DIR` applies them all. Files cnpgen wrote before (labelled managed-by
 // cnpgen) are replaced; other files are never touched — a policy whose
@@ -61,7 +74,7 @@ func WriteDir(dir string, ps []*Policy, prune bool) (*DirResult, error) {
 	res := &DirResult{}
 	want := map[string]*Policy{}
 	for _, p := range ps {
-		want[filepath.Join(p.Metadata.Namespace, p.Metadata.Name+".yaml")] = p
+		want[policyPath(p)] = p
 	}
 	// What is there now.
 	owned := map[string]bool{}

@@ -42,6 +42,20 @@ type Options struct {
 	DNSAll bool
 	// Version is recorded in the annotations.
 	Version string
+	// CIDRPrefix widens IPv4 addresses without a DNS name to this prefix
+	// length (0: /32, exactly the address).
+	CIDRPrefix int
+	// FQDNOnly makes no rule for external addresses without a DNS name.
+	FQDNOnly bool
+	// PortRanges folds runs of three or more consecutive ports into
+	// endPort ranges.
+	PortRanges bool
+	// L7HTTP writes HTTP rules (method and path) where requests were
+	// observed; GeneralizePaths turns numeric and uuid path segments into
+	// patterns. L7DNS writes DNS rules on every DNS server rule.
+	L7HTTP, GeneralizePaths, L7DNS bool
+	// Cluster writes CiliumClusterwideNetworkPolicies instead.
+	Cluster bool
 }
 
 // DefaultSelectorLabels is the default preference of selector labels.
@@ -89,6 +103,10 @@ type ruleAcc struct {
 	icmp  map[string]bool // "IPv4/8"
 	dns   bool            // this is a DNS server the workload uses
 	names map[string]bool // DNS names queried of it
+	// http holds, per port, the requests observed; a port whose requests
+	// are not all known is in noHTTP.
+	http   map[string]map[HTTPRule]bool
+	noHTTP map[string]bool
 }
 
 type peerRef struct {
@@ -186,14 +204,17 @@ func Synthesize(g *learn.Graph, o Options) (*Result, error) {
 					}
 					cw.fqdn[n][port] = true
 				}
+			case to.Kind == learn.PeerExternal && o.FQDNOnly:
+				report(subject, "external address without a DNS name (--fqdn-only)")
 			default:
-				ref, ok := peerOf(to, sw, cw.peer.Namespace, false)
+				ref, ok := peerOf(to, sw, cw.peer.Namespace, false, o)
 				if !ok {
 					report(subject, "the server is not a peer policy can name")
 					break
 				}
 				acc := cw.egress.add(ref)
 				acc.addPort(port, icmp)
+				acc.addHTTP(port, e, o.GeneralizePaths)
 				if e.Port == 53 && (e.Proto == learn.ProtoUDP || e.Proto == learn.ProtoTCP) {
 					acc.dns = true
 					for n := range e.DNS {
@@ -204,12 +225,14 @@ func Synthesize(g *learn.Graph, o Options) (*Result, error) {
 		}
 		if sw != nil && selected(sw) {
 			sw.observe(e)
-			ref, ok := peerOf(from, cw, sw.peer.Namespace, true)
+			ref, ok := peerOf(from, cw, sw.peer.Namespace, true, o)
 			if !ok {
 				report(subject, "the client is not a peer policy can name")
 				continue
 			}
-			sw.ingress.add(ref).addPort(port, icmp)
+			acc := sw.ingress.add(ref)
+			acc.addPort(port, icmp)
+			acc.addHTTP(port, e, o.GeneralizePaths)
 		}
 	}
 
@@ -279,7 +302,7 @@ type accs map[string]*ruleAcc
 func (m accs) add(ref peerRef) *ruleAcc {
 	a := m[ref.sortKey]
 	if a == nil {
-		a = &ruleAcc{peer: ref, ports: map[string]bool{}, icmp: map[string]bool{}, names: map[string]bool{}}
+		a = &ruleAcc{peer: ref, ports: map[string]bool{}, icmp: map[string]bool{}, names: map[string]bool{}, http: map[string]map[HTTPRule]bool{}, noHTTP: map[string]bool{}}
 		m[ref.sortKey] = a
 	}
 	return a
@@ -306,14 +329,14 @@ func portOf(e *learn.Edge) (string, bool) {
 }
 
 // peerOf names a peer in a rule of a policy in namespace ns.
-func peerOf(p *learn.Peer, w *workload, ns string, ingress bool) (peerRef, bool) {
+func peerOf(p *learn.Peer, w *workload, ns string, ingress bool, o Options) (peerRef, bool) {
 	switch p.Kind {
 	case learn.PeerWorkload:
 		if w == nil {
 			return peerRef{}, false
 		}
 		sel := maps.Clone(w.selector)
-		if w.peer.Namespace != ns {
+		if w.peer.Namespace != ns || o.Cluster {
 			sel["k8s:io.kubernetes.pod.namespace"] = w.peer.Namespace
 		}
 		return peerRef{sel: sel, sortKey: "0 " + selectorString(sel)}, true
@@ -329,8 +352,10 @@ func peerOf(p *learn.Peer, w *workload, ns string, ingress bool) (peerRef, bool)
 		bits := 32
 		if p.IP.Is6() {
 			bits = 128
+		} else if o.CIDRPrefix > 0 && o.CIDRPrefix < 32 {
+			bits = o.CIDRPrefix
 		}
-		cidr := netip.PrefixFrom(p.IP, bits).String()
+		cidr := netip.PrefixFrom(p.IP, bits).Masked().String()
 		return peerRef{cidr: cidr, sortKey: "2 " + cidr}, true
 	}
 	return peerRef{}, false
@@ -462,6 +487,14 @@ func (w *workload) build(o Options, report func(string, string, ...any)) *Policy
 	if !w.first.IsZero() {
 		p.Metadata.Annotations["cnpgen.io/learned-window"] = w.first.UTC().Format(time.RFC3339) + "/" + w.last.UTC().Format(time.RFC3339)
 	}
+	if o.Cluster {
+		p.Kind = "CiliumClusterwideNetworkPolicy"
+		p.Metadata.Name = dnsName(w.peer.Namespace + "-" + wlName)
+		p.Metadata.Namespace = ""
+		sel := maps.Clone(w.selector)
+		sel["k8s:io.kubernetes.pod.namespace"] = w.peer.Namespace
+		p.Spec.EndpointSelector = Selector{MatchLabels: sel}
+	}
 	p.Spec.Description = "cnpgen: default deny for " + name + ", allowing the paths observed"
 	if o.Audit {
 		f := false
@@ -506,7 +539,7 @@ func (w *workload) build(o Options, report func(string, string, ...any)) *Policy
 		default:
 			r.FromCIDR = []string{a.peer.cidr}
 		}
-		ports, icmps := a.rendered(false, o.DNSAll)
+		ports, icmps := a.rendered(false, o)
 		if len(ports) > 0 {
 			p.Spec.Ingress = append(p.Spec.Ingress, IngressRule{FromEndpoints: r.FromEndpoints, FromEntities: r.FromEntities, FromCIDR: r.FromCIDR, ToPorts: ports})
 		}
@@ -525,7 +558,7 @@ func (w *workload) build(o Options, report func(string, string, ...any)) *Policy
 		default:
 			r.ToCIDR = []string{a.peer.cidr}
 		}
-		ports, icmps := a.rendered(len(fqdnNames) > 0, o.DNSAll)
+		ports, icmps := a.rendered(len(fqdnNames) > 0, o)
 		if len(ports) > 0 {
 			p.Spec.Egress = append(p.Spec.Egress, EgressRule{ToEndpoints: r.ToEndpoints, ToEntities: r.ToEntities, ToCIDR: r.ToCIDR, ToPorts: ports})
 		}
@@ -540,7 +573,7 @@ func (w *workload) build(o Options, report func(string, string, ...any)) *Policy
 		byPorts[k] = append(byPorts[k], n)
 	}
 	for _, k := range slices.Sorted(maps.Keys(byPorts)) {
-		r := EgressRule{ToPorts: []PortRule{{Ports: renderPorts(strings.Split(k, ","))}}}
+		r := EgressRule{ToPorts: []PortRule{{Ports: renderPorts(strings.Split(k, ","), o.PortRanges)}}}
 		for _, n := range byPorts[k] {
 			r.ToFQDNs = append(r.ToFQDNs, FQDNSelector{MatchName: n})
 		}
@@ -557,15 +590,27 @@ func (w *workload) build(o Options, report func(string, string, ...any)) *Policy
 	return p
 }
 
-// rendered returns the port rules (with the DNS rule on a DNS server's
-// port 53 when dnsRule) and the ICMP rules.
-func (a *ruleAcc) rendered(dnsRule, dnsAll bool) ([]PortRule, []ICMPRule) {
+// rendered returns the port rules — with the DNS rule on a DNS server's
+// port 53 when dnsRule, and HTTP rules on ports with requests when l7HTTP
+// — and the ICMP rules.
+func (a *ruleAcc) rendered(dnsRule bool, o Options) ([]PortRule, []ICMPRule) {
 	var ports []PortRule
-	if len(a.ports) > 0 {
-		pr := PortRule{Ports: renderPorts(slices.Sorted(maps.Keys(a.ports)))}
-		if a.dns && (dnsRule || dnsAll) {
+	var plain []string
+	for _, port := range slices.Sorted(maps.Keys(a.ports)) {
+		if o.L7HTTP && len(a.http[port]) > 0 && !a.noHTTP[port] {
+			rules := slices.SortedFunc(maps.Keys(a.http[port]), func(x, y HTTPRule) int {
+				return cmp.Or(strings.Compare(x.Method, y.Method), strings.Compare(x.Path, y.Path))
+			})
+			ports = append(ports, PortRule{Ports: renderPorts([]string{port}, false), Rules: &L7Rules{HTTP: rules}})
+			continue
+		}
+		plain = append(plain, port)
+	}
+	if len(plain) > 0 {
+		pr := PortRule{Ports: renderPorts(plain, o.PortRanges)}
+		if a.dns && (dnsRule || o.DNSAll || o.L7DNS) {
 			var dns []FQDNSelector
-			if dnsAll || len(a.names) == 0 {
+			if o.DNSAll || len(a.names) == 0 {
 				dns = []FQDNSelector{{MatchPattern: "*"}}
 			} else {
 				for _, n := range slices.Sorted(maps.Keys(a.names)) {
@@ -574,7 +619,7 @@ func (a *ruleAcc) rendered(dnsRule, dnsAll bool) ([]PortRule, []ICMPRule) {
 			}
 			pr.Rules = &L7Rules{DNS: dns}
 		}
-		ports = []PortRule{pr}
+		ports = append([]PortRule{pr}, ports...)
 	}
 	var icmps []ICMPRule
 	if len(a.icmp) > 0 {
@@ -589,18 +634,78 @@ func (a *ruleAcc) rendered(dnsRule, dnsAll bool) ([]PortRule, []ICMPRule) {
 	return ports, icmps
 }
 
-func renderPorts(ps []string) []PortProtocol {
+// addHTTP records an edge's HTTP requests for its port. Requests beyond
+// the graph's cap, or connections without any, leave the port's HTTP
+// unknown, and then no HTTP rule is written for it.
+func (a *ruleAcc) addHTTP(port string, e *learn.Edge, generalize bool) {
+	var kept uint64
+	for _, n := range e.HTTP {
+		kept += n
+	}
+	if e.HTTPTotal == 0 || kept < e.HTTPTotal {
+		a.noHTTP[port] = true
+		return
+	}
+	if a.http[port] == nil {
+		a.http[port] = map[HTTPRule]bool{}
+	}
+	for r := range e.HTTP {
+		a.http[port][HTTPRule{Method: regexp.QuoteMeta(r.Method), Path: pathPattern(r.Path, generalize)}] = true
+	}
+}
+
+var (
+	numericSegment = regexp.MustCompile(`^[0-9]+$`)
+	uuidSegment    = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+)
+
+// pathPattern is the regular expression Cilium matches against the
+// request path, which includes any query string.
+func pathPattern(path string, generalize bool) string {
+	segs := strings.Split(path, "/")
+	for i, s := range segs {
+		switch {
+		case generalize && numericSegment.MatchString(s):
+			segs[i] = "[0-9]+"
+		case generalize && uuidSegment.MatchString(s):
+			segs[i] = "[0-9a-fA-F-]{36}"
+		default:
+			segs[i] = regexp.QuoteMeta(s)
+		}
+	}
+	return strings.Join(segs, "/") + `(\?.*)?`
+}
+
+func renderPorts(ps []string, ranges bool) []PortProtocol {
 	out := make([]PortProtocol, 0, len(ps))
 	for _, p := range ps {
 		port, proto, _ := strings.Cut(p, "/")
 		out = append(out, PortProtocol{Port: port, Protocol: proto})
 	}
+	num := func(p PortProtocol) int { n, _ := strconv.Atoi(p.Port); return n }
 	slices.SortFunc(out, func(a, b PortProtocol) int {
-		ai, _ := strconv.Atoi(a.Port)
-		bi, _ := strconv.Atoi(b.Port)
-		return cmp.Or(ai-bi, strings.Compare(a.Protocol, b.Protocol))
+		return cmp.Or(strings.Compare(a.Protocol, b.Protocol), num(a)-num(b))
 	})
-	return out
+	if !ranges {
+		slices.SortStableFunc(out, func(a, b PortProtocol) int { return num(a) - num(b) })
+		return out
+	}
+	// Fold runs of three or more consecutive ports of one protocol.
+	var folded []PortProtocol
+	for i := 0; i < len(out); {
+		j := i
+		for j+1 < len(out) && out[j+1].Protocol == out[i].Protocol && num(out[j+1]) == num(out[j])+1 {
+			j++
+		}
+		if j-i >= 2 {
+			folded = append(folded, PortProtocol{Port: out[i].Port, EndPort: int32(num(out[j])), Protocol: out[i].Protocol})
+		} else {
+			folded = append(folded, out[i:j+1]...)
+		}
+		i = j + 1
+	}
+	slices.SortStableFunc(folded, func(a, b PortProtocol) int { return num(a) - num(b) })
+	return folded
 }
 
 var notDNS = regexp.MustCompile(`[^a-z0-9.-]+`)

@@ -84,7 +84,12 @@ func golden(t *testing.T, name string, got []byte) {
 // policy has passed Rule.Sanitize and the CRD schema inside Synthesize.
 func TestGolden(t *testing.T) {
 	for name, g := range map[string]*learn.Graph{"demo": demoGraph(t), "bookinfo": bookinfoGraph(t)} {
-		for mode, o := range map[string]synth.Options{"": {Version: "test"}, "-audit": {Version: "test", Audit: true}} {
+		for mode, o := range map[string]synth.Options{
+			"":         {Version: "test"},
+			"-audit":   {Version: "test", Audit: true},
+			"-l7":      {Version: "test", L7HTTP: true, L7DNS: true, GeneralizePaths: true, PortRanges: true},
+			"-cluster": {Version: "test", Cluster: true, CIDRPrefix: 24, IncludeSystem: true},
+		} {
 			res, err := synth.Synthesize(g, o)
 			if err != nil {
 				t.Fatal(err)
@@ -190,13 +195,23 @@ func TestApiserverAcceptsPolicies(t *testing.T) {
 	cnpGVR := schema.GroupVersionResource{Group: "cilium.io", Version: "v2", Resource: "ciliumnetworkpolicies"}
 	created := map[string]bool{}
 	for _, g := range []*learn.Graph{demoGraph(t), bookinfoGraph(t)} {
-		for _, o := range []synth.Options{{}, {Audit: true, IncludeSystem: true}} {
+		for _, o := range []synth.Options{{}, {Audit: true, IncludeSystem: true}, {L7HTTP: true, L7DNS: true, GeneralizePaths: true, PortRanges: true}, {Cluster: true, IncludeSystem: true, CIDRPrefix: 24}} {
 			res, err := synth.Synthesize(g, o)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, p := range res.Policies {
 				ns := p.Metadata.Namespace
+				if ns == "" {
+					b, _ := json.Marshal(p)
+					var obj map[string]any
+					json.Unmarshal(b, &obj)
+					ccnp := schema.GroupVersionResource{Group: "cilium.io", Version: "v2", Resource: "ciliumclusterwidenetworkpolicies"}
+					if _, err := env.Dynamic.Resource(ccnp).Create(ctx, &unstructured.Unstructured{Object: obj}, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict"}); err != nil {
+						t.Errorf("%s rejected: %v", p.Metadata.Name, err)
+					}
+					continue
+				}
 				if !created[ns] {
 					nsObj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}}
 					if _, err := env.Dynamic.Resource(nsGVR).Create(ctx, nsObj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {

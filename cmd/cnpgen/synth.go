@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,6 +17,9 @@ type synthOptions struct {
 	prune  bool
 	mode   string
 	dns    string
+	l7     []string
+	scope  string
+	cidr   string
 	opts   synth.Options
 }
 
@@ -57,6 +61,12 @@ A report of what did not become a rule, and why, goes to stderr.`,
 	f.Uint64Var(&o.opts.MinFlows, "min-flows", 0, "edges seen in fewer flows make no rule")
 	f.DurationVar(&o.opts.MinAge, "min-age", 0, "edges seen over a shorter time make no rule")
 	f.BoolVar(&o.opts.IncludeDenied, "include-denied", false, "also allow edges seen only dropped by policy")
+	f.StringSliceVar(&o.l7, "l7", nil, "write L7 rules: http (method and path where requests were seen), dns (on every DNS rule); L7 rules send traffic through Cilium's proxy")
+	f.BoolVar(&o.opts.GeneralizePaths, "generalize-paths", false, "with --l7 http, match numeric and uuid path segments by pattern")
+	f.BoolVar(&o.opts.PortRanges, "port-ranges", false, "fold runs of three or more consecutive ports into endPort ranges")
+	f.StringVar(&o.cidr, "cidr-aggregate", "", "widen IPv4 addresses without a DNS name to this prefix, e.g. /24 (default: exactly the address)")
+	f.BoolVar(&o.opts.FQDNOnly, "fqdn-only", false, "no rules for external addresses without a DNS name")
+	f.StringVar(&o.scope, "scope", "namespace", "namespace (CiliumNetworkPolicy) or cluster (CiliumClusterwideNetworkPolicy)")
 	return cmd
 }
 
@@ -74,6 +84,30 @@ func (o *synthOptions) run(cmd *cobra.Command) error {
 		o.opts.DNSAll = true
 	default:
 		return fmt.Errorf("--dns-visibility %q: want names or all", o.dns)
+	}
+	for _, l := range o.l7 {
+		switch l {
+		case "http":
+			o.opts.L7HTTP = true
+		case "dns":
+			o.opts.L7DNS = true
+		default:
+			return fmt.Errorf("--l7 %q: want http or dns", l)
+		}
+	}
+	switch o.scope {
+	case "namespace":
+	case "cluster":
+		o.opts.Cluster = true
+	default:
+		return fmt.Errorf("--scope %q: want namespace or cluster", o.scope)
+	}
+	if o.cidr != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(o.cidr, "/"))
+		if err != nil || n < 1 || n > 32 {
+			return fmt.Errorf("--cidr-aggregate %q: want a prefix length like /24", o.cidr)
+		}
+		o.opts.CIDRPrefix = n
 	}
 	if o.output != "yaml" && o.output != "json" {
 		return fmt.Errorf("-o %q: want yaml or json", o.output)
