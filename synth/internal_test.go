@@ -54,3 +54,14 @@ func TestDNSName(t *testing.T) {
 		}
 	}
 }
+
+func TestFQDNSelectors(t *testing.T) {
+	names := []string{"a.example.com", "api.stripe.com", "b.example.com", "localhost"}
+	want := []FQDNSelector{{MatchPattern: "*.example.com"}, {MatchName: "api.stripe.com"}, {MatchName: "localhost"}}
+	if diff := cmp.Diff(want, fqdnSelectors(names, true)); diff != "" {
+		t.Errorf("generalised (-want +got):\n%s", diff)
+	}
+	if got := fqdnSelectors(names, false); len(got) != 4 || got[0].MatchName != "a.example.com" {
+		t.Errorf("exact: %v", got)
+	}
+}

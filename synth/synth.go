@@ -56,6 +56,9 @@ type Options struct {
 	L7HTTP, GeneralizePaths, L7DNS bool
 	// Cluster writes CiliumClusterwideNetworkPolicies instead.
 	Cluster bool
+	// GeneralizeFQDNs allows *.parent (matchPattern) where a workload used
+	// two or more names under one parent domain.
+	GeneralizeFQDNs bool
 }
 
 // DefaultSelectorLabels is the default preference of selector labels.
@@ -91,6 +94,7 @@ type workload struct {
 	ingress  accs
 	egress   accs
 	fqdn     map[string]map[string]bool // name -> ports ("443/TCP")
+	denied   []string                   // edges allowed although only seen dropped
 	flows    uint64
 	first    time.Time
 	last     time.Time
@@ -194,8 +198,9 @@ func Synthesize(g *learn.Graph, o Options) (*Result, error) {
 		}
 		cw, sw := lookup(e.From), lookup(e.To)
 		port, icmp := portOf(e)
+		denied := onlyDenied(e)
 		if cw != nil && selected(cw) {
-			cw.observe(e)
+			cw.observe(e, denied, subject)
 			switch {
 			case to.Kind == learn.PeerExternal && len(g.NamesFor(e.From, to.IP)) > 0:
 				for _, n := range g.NamesFor(e.From, to.IP) {
@@ -207,7 +212,7 @@ func Synthesize(g *learn.Graph, o Options) (*Result, error) {
 			case to.Kind == learn.PeerExternal && o.FQDNOnly:
 				report(subject, "external address without a DNS name (--fqdn-only)")
 			default:
-				ref, ok := peerOf(to, sw, cw.peer.Namespace, false, o)
+				ref, ok := peerOf(to, sw, cw.peer, o)
 				if !ok {
 					report(subject, "the server is not a peer policy can name")
 					break
@@ -216,6 +221,9 @@ func Synthesize(g *learn.Graph, o Options) (*Result, error) {
 				acc.addPort(port, icmp)
 				acc.addHTTP(port, e, o.GeneralizePaths)
 				if e.Port == 53 && (e.Proto == learn.ProtoUDP || e.Proto == learn.ProtoTCP) {
+					// DNS falls back to TCP for long answers: allow both
+					// even if only one was seen.
+					acc.ports["53/UDP"], acc.ports["53/TCP"] = true, true
 					acc.dns = true
 					for n := range e.DNS {
 						acc.names[n] = true
@@ -224,14 +232,17 @@ func Synthesize(g *learn.Graph, o Options) (*Result, error) {
 			}
 		}
 		if sw != nil && selected(sw) {
-			sw.observe(e)
-			ref, ok := peerOf(from, cw, sw.peer.Namespace, true, o)
+			sw.observe(e, denied, subject)
+			ref, ok := peerOf(from, cw, sw.peer, o)
 			if !ok {
 				report(subject, "the client is not a peer policy can name")
 				continue
 			}
 			acc := sw.ingress.add(ref)
 			acc.addPort(port, icmp)
+			if e.Port == 53 && (e.Proto == learn.ProtoUDP || e.Proto == learn.ProtoTCP) {
+				acc.ports["53/UDP"], acc.ports["53/TCP"] = true, true
+			}
 			acc.addHTTP(port, e, o.GeneralizePaths)
 		}
 	}
@@ -266,13 +277,18 @@ func Synthesize(g *learn.Graph, o Options) (*Result, error) {
 	return res, nil
 }
 
-func allowedByEvidence(e *learn.Edge, o Options, subject string, report func(string, string, ...any)) bool {
-	allowed := false
+// onlyDenied reports whether an edge was only ever seen dropped by policy.
+func onlyDenied(e *learn.Edge) bool {
 	for v := range e.Verdicts {
 		if !strings.HasPrefix(v, "DROPPED:") {
-			allowed = true
+			return false
 		}
 	}
+	return true
+}
+
+func allowedByEvidence(e *learn.Edge, o Options, subject string, report func(string, string, ...any)) bool {
+	allowed := !onlyDenied(e)
 	switch {
 	case !allowed && !o.IncludeDenied:
 		report(subject, "only seen dropped by policy (use --include-denied to allow it)")
@@ -284,10 +300,19 @@ func allowedByEvidence(e *learn.Edge, o Options, subject string, report func(str
 		report(subject, "seen over %s, less than --min-age %s", e.Last.Sub(e.First).Round(time.Second), o.MinAge)
 		return false
 	}
+	if e.Port >= 32768 && !e.Proto.IsICMP() {
+		report(subject, "allowed, but the port is in the ephemeral range: check that the server really listens on it")
+	}
+	if !allowed {
+		report(subject, "allowed although only seen dropped by policy (--include-denied)")
+	}
 	return true
 }
 
-func (w *workload) observe(e *learn.Edge) {
+func (w *workload) observe(e *learn.Edge, denied bool, subject string) {
+	if denied {
+		w.denied = append(w.denied, subject)
+	}
 	w.flows += e.Flows
 	if !e.First.IsZero() && (w.first.IsZero() || e.First.Before(w.first)) {
 		w.first = e.First
@@ -328,16 +353,21 @@ func portOf(e *learn.Edge) (string, bool) {
 	return strconv.Itoa(int(e.Port)) + "/" + e.Proto.String(), false
 }
 
-// peerOf names a peer in a rule of a policy in namespace ns.
-func peerOf(p *learn.Peer, w *workload, ns string, ingress bool, o Options) (peerRef, bool) {
+// peerOf names a peer p (the workload w, if it is one) in a rule of
+// self's policy.
+func peerOf(p *learn.Peer, w *workload, self *learn.Peer, o Options) (peerRef, bool) {
 	switch p.Kind {
 	case learn.PeerWorkload:
 		if w == nil {
 			return peerRef{}, false
 		}
 		sel := maps.Clone(w.selector)
-		if w.peer.Namespace != ns || o.Cluster {
+		if w.peer.Namespace != self.Namespace || o.Cluster {
 			sel["k8s:io.kubernetes.pod.namespace"] = w.peer.Namespace
+		}
+		if w.peer.Cluster != "" && self.Cluster != "" && w.peer.Cluster != self.Cluster {
+			// ClusterMesh: a peer in another cluster.
+			sel["k8s:io.cilium.k8s.policy.cluster"] = w.peer.Cluster
 		}
 		return peerRef{sel: sel, sortKey: "0 " + selectorString(sel)}, true
 	case learn.PeerEntity:
@@ -484,6 +514,9 @@ func (w *workload) build(o Options, report func(string, string, ...any)) *Policy
 	if o.Version != "" {
 		p.Metadata.Annotations["cnpgen.io/version"] = o.Version
 	}
+	if len(w.denied) > 0 {
+		p.Metadata.Annotations["cnpgen.io/allows-denied"] = strings.Join(w.denied, "; ")
+	}
 	if !w.first.IsZero() {
 		p.Metadata.Annotations["cnpgen.io/learned-window"] = w.first.UTC().Format(time.RFC3339) + "/" + w.last.UTC().Format(time.RFC3339)
 	}
@@ -574,9 +607,7 @@ func (w *workload) build(o Options, report func(string, string, ...any)) *Policy
 	}
 	for _, k := range slices.Sorted(maps.Keys(byPorts)) {
 		r := EgressRule{ToPorts: []PortRule{{Ports: renderPorts(strings.Split(k, ","), o.PortRanges)}}}
-		for _, n := range byPorts[k] {
-			r.ToFQDNs = append(r.ToFQDNs, FQDNSelector{MatchName: n})
-		}
+		r.ToFQDNs = fqdnSelectors(byPorts[k], o.GeneralizeFQDNs)
 		p.Spec.Egress = append(p.Spec.Egress, r)
 	}
 	// An empty section would leave that direction unenforced; an empty
@@ -588,6 +619,39 @@ func (w *workload) build(o Options, report func(string, string, ...any)) *Policy
 		p.Spec.Egress = []EgressRule{{}}
 	}
 	return p
+}
+
+// fqdnSelectors selects names exactly, or, generalising, by *.parent for
+// names that share a parent domain (of at least two labels) with another.
+func fqdnSelectors(names []string, generalize bool) []FQDNSelector {
+	parent := func(n string) string {
+		_, p, _ := strings.Cut(n, ".")
+		if strings.Count(p, ".") < 1 {
+			return ""
+		}
+		return p
+	}
+	count := map[string]int{}
+	if generalize {
+		for _, n := range names {
+			if p := parent(n); p != "" {
+				count[p]++
+			}
+		}
+	}
+	var out []FQDNSelector
+	seen := map[string]bool{}
+	for _, n := range names {
+		if p := parent(n); count[p] >= 2 {
+			if !seen[p] {
+				out = append(out, FQDNSelector{MatchPattern: "*." + p})
+				seen[p] = true
+			}
+			continue
+		}
+		out = append(out, FQDNSelector{MatchName: n})
+	}
+	return out
 }
 
 // rendered returns the port rules — with the DNS rule on a DNS server's

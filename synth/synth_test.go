@@ -65,7 +65,7 @@ func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
 	if *update {
-		os.MkdirAll("testdata", 0o755)
+		os.MkdirAll(filepath.Dir(path), 0o755)
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -228,5 +228,42 @@ func TestApiserverAcceptsPolicies(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestSelectorLabels(t *testing.T) {
+	res, err := synth.Synthesize(bookinfoGraph(t), synth.Options{SelectorLabels: []string{"version", "app"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range res.Policies {
+		if p.Metadata.Name == "details-v1" {
+			if diff := cmp.Diff(map[string]string{"version": "v1", "app": "details"}, p.Spec.EndpointSelector.MatchLabels); diff != "" {
+				t.Errorf("selector with --selector-labels version,app (-want +got):\n%s", diff)
+			}
+			return
+		}
+	}
+	t.Fatal("no policy for details-v1")
+}
+
+// TestGoldenRealCaptures synthesises every real capture on its own.
+func TestGoldenRealCaptures(t *testing.T) {
+	files, _ := filepath.Glob("../testdata/flows/*/*.json*")
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := filepath.Base(filepath.Dir(f)) + "-" + strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
+		res, err := synth.Synthesize(learnBytes(t, f, data), synth.Options{Version: "test", IncludeSystem: true})
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		y, err := synth.YAML(res.Policies)
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, filepath.Join("captures", name+".yaml"), y)
 	}
 }

@@ -66,6 +66,7 @@ A report of what did not become a rule, and why, goes to stderr.`,
 	f.BoolVar(&o.opts.PortRanges, "port-ranges", false, "fold runs of three or more consecutive ports into endPort ranges")
 	f.StringVar(&o.cidr, "cidr-aggregate", "", "widen IPv4 addresses without a DNS name to this prefix, e.g. /24 (default: exactly the address)")
 	f.BoolVar(&o.opts.FQDNOnly, "fqdn-only", false, "no rules for external addresses without a DNS name")
+	f.BoolVar(&o.opts.GeneralizeFQDNs, "generalize-fqdns", false, "allow *.domain (matchPattern) where two or more names under one domain were used")
 	f.StringVar(&o.scope, "scope", "namespace", "namespace (CiliumNetworkPolicy) or cluster (CiliumClusterwideNetworkPolicy)")
 	return cmd
 }
