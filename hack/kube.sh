@@ -12,11 +12,15 @@ stamp="$bin/.go.sum"
 
 case "${1:-build}" in
 build)
+	mkdir -p "$bin"
+	# Test packages run in parallel and may all ask at once: one builds,
+	# the others wait for it and then find the binaries cached.
+	exec 9>"$bin/.lock"
+	flock 9
 	if [ -x "$bin/kube-apiserver" ] && [ -x "$bin/etcd" ] && cmp -s "$stamp" "$root/tools/kube/go.sum"; then
 		echo "$bin"
 		exit 0
 	fi
-	mkdir -p "$bin"
 	echo "building kube-apiserver and etcd into $bin (several minutes the first time)" >&2
 	cd "$root/tools/kube"
 	go build -trimpath -o "$bin/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
