@@ -10,12 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	crdsv2 "github.com/cilium/cilium/pkg/k8s/apis/cilium.io/client/crds/v2"
 	"github.com/google/go-cmp/cmp"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/cnpgen/cnpgen/internal/flowgen"
 	"github.com/cnpgen/cnpgen/internal/kubetest"
@@ -180,20 +175,7 @@ func TestApiserverAcceptsPolicies(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts kube-apiserver and etcd")
 	}
-	env := kubetest.Start(t)
-	var crds [][]byte
-	for _, f := range []string{"ciliumnetworkpolicies.yaml", "ciliumclusterwidenetworkpolicies.yaml"} {
-		b, err := crdsv2.EmbedFS.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		crds = append(crds, b)
-	}
-	env.ApplyCRDs(t, crds...)
-	ctx := context.Background()
-	nsGVR := schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
-	cnpGVR := schema.GroupVersionResource{Group: "cilium.io", Version: "v2", Resource: "ciliumnetworkpolicies"}
-	created := map[string]bool{}
+	env := kubetest.StartWithCilium(t)
 	for _, g := range []*learn.Graph{demoGraph(t), bookinfoGraph(t)} {
 		for _, o := range []synth.Options{{}, {Audit: true, IncludeSystem: true}, {L7HTTP: true, L7DNS: true, GeneralizePaths: true, PortRanges: true}, {Cluster: true, IncludeSystem: true, CIDRPrefix: 24}} {
 			res, err := synth.Synthesize(g, o)
@@ -201,30 +183,14 @@ func TestApiserverAcceptsPolicies(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, p := range res.Policies {
-				ns := p.Metadata.Namespace
-				if ns == "" {
-					b, _ := json.Marshal(p)
-					var obj map[string]any
-					json.Unmarshal(b, &obj)
-					ccnp := schema.GroupVersionResource{Group: "cilium.io", Version: "v2", Resource: "ciliumclusterwidenetworkpolicies"}
-					if _, err := env.Dynamic.Resource(ccnp).Create(ctx, &unstructured.Unstructured{Object: obj}, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict"}); err != nil {
-						t.Errorf("%s rejected: %v", p.Metadata.Name, err)
-					}
-					continue
-				}
-				if !created[ns] {
-					nsObj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}}
-					if _, err := env.Dynamic.Resource(nsGVR).Create(ctx, nsObj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-						t.Fatal(err)
-					}
-					created[ns] = true
+				if ns := p.Metadata.Namespace; ns != "" {
+					env.EnsureNamespace(t, ns)
 				}
 				b, _ := json.Marshal(p)
 				var obj map[string]any
 				json.Unmarshal(b, &obj)
-				u := &unstructured.Unstructured{Object: obj}
-				if _, err := env.Dynamic.Resource(cnpGVR).Namespace(ns).Create(ctx, u, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict"}); err != nil {
-					t.Errorf("%s/%s rejected: %v", ns, p.Metadata.Name, err)
+				if err := env.DryRun(obj); err != nil {
+					t.Errorf("%s/%s rejected: %v", p.Metadata.Namespace, p.Metadata.Name, err)
 				}
 			}
 		}

@@ -1,14 +1,9 @@
 package crdschema_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 
-	crdsv2 "github.com/cilium/cilium/pkg/k8s/apis/cilium.io/client/crds/v2"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
 	"github.com/cnpgen/cnpgen/internal/crdschema"
@@ -93,21 +88,8 @@ func TestValidateLikeApiserver(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts kube-apiserver and etcd")
 	}
-	env := kubetest.Start(t)
-	var crds [][]byte
-	for _, f := range []string{"ciliumnetworkpolicies.yaml", "ciliumclusterwidenetworkpolicies.yaml"} {
-		b, err := crdsv2.EmbedFS.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		crds = append(crds, b)
-	}
-	env.ApplyCRDs(t, crds...)
-	ctx := context.Background()
-	nsObj := &unstructured.Unstructured{Object: decode(t, "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n")}
-	if _, err := env.Dynamic.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Create(ctx, nsObj, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	env := kubetest.StartWithCilium(t)
+	env.EnsureNamespace(t, "shop")
 	v, err := crdschema.Cilium()
 	if err != nil {
 		t.Fatal(err)
@@ -115,15 +97,7 @@ func TestValidateLikeApiserver(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			obj := decode(t, tc.manifest)
-			u := &unstructured.Unstructured{Object: decode(t, tc.manifest)}
-			res := schema.GroupVersionResource{Group: "cilium.io", Version: "v2", Resource: "ciliumnetworkpolicies"}
-			ri := env.Dynamic.Resource(res).Namespace(u.GetNamespace())
-			if u.GetKind() == "CiliumClusterwideNetworkPolicy" {
-				res.Resource = "ciliumclusterwidenetworkpolicies"
-				_, err = env.Dynamic.Resource(res).Create(ctx, u, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict"})
-			} else {
-				_, err = ri.Create(ctx, u, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict"})
-			}
+			err := env.DryRun(decode(t, tc.manifest))
 			local := v.Validate(obj)
 			if (err == nil) != (len(local) == 0) {
 				t.Errorf("apiserver: %v\nlocal: %v", err, local)
