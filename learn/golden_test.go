@@ -123,3 +123,21 @@ func TestBookinfo(t *testing.T) {
 		}
 	}
 }
+
+// TestConformanceFlowsLearn learns the flows of the conformance corpus
+// (Cilium 1.20-shaped, strict protojson): none is malformed, none skipped
+// for lack of identity or direction.
+func TestConformanceFlowsLearn(t *testing.T) {
+	files, _ := filepath.Glob("../testdata/conformance/cilium-l3l4/case-*/flows.jsonl")
+	if len(files) < 100 {
+		t.Fatalf("%d conformance cases found", len(files))
+	}
+	for _, f := range files {
+		_, sum := learnFile(t, f)
+		for _, r := range []SkipReason{SkipMalformed, SkipUnknownPeer, SkipUnknownDirection} {
+			if sum.Skipped[r] > 0 {
+				t.Errorf("%s: %d flows skipped as %s", f, sum.Skipped[r], r)
+			}
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package crdschema_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -104,4 +106,35 @@ func TestValidateLikeApiserver(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConformancePoliciesPass checks every policy of the conformance
+// corpus — all of which Cilium's own parsing and the apiserver accept —
+// against the validator.
+func TestConformancePoliciesPass(t *testing.T) {
+	v, err := crdschema.Cilium()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob("../../testdata/conformance/cilium-l3l4/case-*/policies.yaml")
+	if len(files) < 100 {
+		t.Fatalf("%d conformance cases found", len(files))
+	}
+	n := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, doc := range strings.Split(string(data), "\n---\n") {
+			if strings.TrimSpace(doc) == "" {
+				continue
+			}
+			if errs := v.Validate(decode(t, doc)); len(errs) > 0 {
+				t.Errorf("%s document %d: %v", f, i+1, errs)
+			}
+			n++
+		}
+	}
+	t.Logf("%d policies validated", n)
 }
