@@ -1,0 +1,218 @@
+package diff
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/cilium/cilium/pkg/policy/api"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// Policy kinds the loader reads.
+const (
+	KindCNP           = "CiliumNetworkPolicy"
+	KindCCNP          = "CiliumClusterwideNetworkPolicy"
+	KindNetworkPolicy = "NetworkPolicy"
+)
+
+// Policy is one policy object read from a file.
+type Policy struct {
+	Kind      string
+	Namespace string
+	Name      string
+	// Source is where the object starts: file:line.
+	Source string
+	// Rules are a Cilium policy's spec and specs, sanitized.
+	Rules api.Rules
+	// NetworkPolicy is set for Kubernetes NetworkPolicies.
+	NetworkPolicy *networkingv1.NetworkPolicy
+}
+
+// ciliumPolicy mirrors the CiliumNetworkPolicy and
+// CiliumClusterwideNetworkPolicy CRD types (pkg/k8s/apis/cilium.io/v2
+// cannot be imported here).
+type ciliumPolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              *api.Rule `json:"spec,omitempty"`
+	Specs             api.Rules `json:"specs,omitempty"`
+	Status            any       `json:"status,omitempty"`
+}
+
+// LoadPaths reads policies from files, directories (recursively, the
+// .yaml, .yml and .json files in them) and "-" (stdin). Files hold one or
+// more documents, and List objects as `kubectl get -o yaml` prints them;
+// objects of other kinds are skipped. Errors name the file and line.
+func LoadPaths(paths []string, stdin io.Reader) ([]*Policy, error) {
+	var out []*Policy
+	for _, p := range paths {
+		if p == "-" {
+			data, err := io.ReadAll(stdin)
+			if err != nil {
+				return nil, fmt.Errorf("stdin: %w", err)
+			}
+			ps, err := Load("-", data)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ps...)
+			continue
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		var files []string
+		if fi.IsDir() {
+			err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				switch strings.ToLower(filepath.Ext(path)) {
+				case ".yaml", ".yml", ".json":
+					if !d.IsDir() {
+						files = append(files, path)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			slices.Sort(files)
+		} else {
+			files = []string{p}
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return nil, err
+			}
+			ps, err := Load(f, data)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ps...)
+		}
+	}
+	return out, nil
+}
+
+// Load reads the policies of one file's contents; name is used in errors.
+func Load(name string, data []byte) ([]*Policy, error) {
+	var out []*Policy
+	for _, doc := range splitDocuments(data) {
+		if len(bytes.TrimSpace(doc.data)) == 0 {
+			continue
+		}
+		ps, err := loadObject(fmt.Sprintf("%s:%d", name, doc.line), doc.data)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ps...)
+	}
+	return out, nil
+}
+
+type document struct {
+	line int
+	data []byte
+}
+
+// splitDocuments splits YAML at "---" lines, remembering where each
+// document starts.
+func splitDocuments(data []byte) []document {
+	var docs []document
+	cur := document{line: 1}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 64<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		t := sc.Text()
+		if strings.HasPrefix(t, "---") && strings.TrimSpace(strings.SplitN(t[3:], "#", 2)[0]) == "" {
+			docs = append(docs, cur)
+			cur = document{line: line + 1}
+			continue
+		}
+		cur.data = append(append(cur.data, t...), '\n')
+	}
+	return append(docs, cur)
+}
+
+func loadObject(where string, data []byte) ([]*Policy, error) {
+	var obj map[string]any
+	if err := yaml.Unmarshal(data, &obj); err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	if len(obj) == 0 {
+		return nil, nil // only comments
+	}
+	var head struct {
+		Kind  string            `json:"kind"`
+		Items []json.RawMessage `json:"items"`
+	}
+	if err := yaml.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	switch head.Kind {
+	case "List", KindCNP + "List", KindCCNP + "List", KindNetworkPolicy + "List":
+		var out []*Policy
+		for i, it := range head.Items {
+			ps, err := loadObject(fmt.Sprintf("%s: items[%d]", where, i), it)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ps...)
+		}
+		return out, nil
+	case KindCNP, KindCCNP:
+		var cp ciliumPolicy
+		if err := yaml.UnmarshalStrict(data, &cp); err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", where, head.Kind, err)
+		}
+		p := &Policy{Kind: head.Kind, Namespace: cp.Namespace, Name: cp.Name, Source: where}
+		if cp.Spec != nil {
+			p.Rules = append(p.Rules, cp.Spec)
+		}
+		p.Rules = append(p.Rules, cp.Specs...)
+		if len(p.Rules) == 0 {
+			return nil, fmt.Errorf("%s: %s %s: neither spec nor specs", where, head.Kind, cp.Name)
+		}
+		if head.Kind == KindCNP && cp.Namespace == "" {
+			p.Namespace = "default" // as kubectl apply would
+		}
+		for i, r := range p.Rules {
+			c := r.DeepCopy()
+			if err := c.Sanitize(); err != nil {
+				return nil, fmt.Errorf("%s: %s %s: rule %d: %w", where, head.Kind, cp.Name, i, err)
+			}
+		}
+		return []*Policy{p}, nil
+	case KindNetworkPolicy:
+		var np networkingv1.NetworkPolicy
+		if err := yaml.UnmarshalStrict(data, &np); err != nil {
+			return nil, fmt.Errorf("%s: NetworkPolicy: %w", where, err)
+		}
+		if np.Namespace == "" {
+			np.Namespace = "default"
+		}
+		return []*Policy{{Kind: KindNetworkPolicy, Namespace: np.Namespace, Name: np.Name, Source: where, NetworkPolicy: &np}}, nil
+	case "":
+		return nil, fmt.Errorf("%s: %w", where, errNoKind)
+	}
+	return nil, nil // not a policy
+}
+
+var errNoKind = errors.New("object without a kind")
