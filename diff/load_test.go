@@ -45,7 +45,10 @@ items:
   kind: ConfigMap
   metadata: {name: ignored}
 `
-	type got struct{ Kind, Namespace, Name, Source string; Rules int }
+	type got struct {
+		Kind, Namespace, Name, Source string
+		Rules                         int
+	}
 	describe := func(ps []*Policy) []got {
 		var out []got
 		for _, p := range ps {
