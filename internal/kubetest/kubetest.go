@@ -11,11 +11,13 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net"
+	mrand "math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -73,30 +75,66 @@ func repoRoot() (string, error) {
 	}
 }
 
+// freePort returns a port that is free now. It picks below the kernel's
+// ephemeral range (32768 and up on Linux), so a port chosen here is not
+// taken in the meantime as the source port of some outgoing connection —
+// which is how etcd once failed with "address already in use" in CI.
+// Another test process can still pick the same port; Start retries then.
 func freePort(tb testing.TB) int {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
+	for range 1000 {
+		port := 20000 + mrand.IntN(12000)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	tb.Fatal("no free loopback port in 20000-31999")
+	return 0
 }
+
+// startAttempts is how often Start tries fresh ports when a server
+// exits at once, because another process took its port first.
+const startAttempts = 4
 
 // Start starts etcd and kube-apiserver and stops them when the test ends.
 func Start(tb testing.TB) *Env {
 	tb.Helper()
 	bin := BinDir(tb)
-	dir := tb.TempDir()
+	var lastErr error
+	for attempt := range startAttempts {
+		env, err := startOnce(tb, bin, tb.TempDir())
+		if err == nil {
+			return env
+		}
+		lastErr = err
+		tb.Logf("attempt %d: %v; retrying on other ports", attempt+1, err)
+	}
+	tb.Fatalf("kube-apiserver did not start in %d attempts: %v", startAttempts, lastErr)
+	return nil
+}
 
+// errExited reports a server that stopped before it was ready.
+type errExited struct{ name string }
+
+func (e errExited) Error() string { return e.name + " exited before it was ready" }
+
+func startOnce(tb testing.TB, bin, dir string) (*Env, error) {
+	tb.Helper()
 	etcdClient, etcdPeer, apiPort := freePort(tb), freePort(tb), freePort(tb)
 	etcdURL := "http://127.0.0.1:" + strconv.Itoa(etcdClient)
 	peerURL := "http://127.0.0.1:" + strconv.Itoa(etcdPeer)
-	start(tb, dir, "etcd", filepath.Join(bin, "etcd"),
+	etcd := start(tb, dir, "etcd", filepath.Join(bin, "etcd"),
 		"--name=test", "--data-dir="+filepath.Join(dir, "etcd"),
 		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
 		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
 		"--initial-cluster=test="+peerURL, "--unsafe-no-fsync", "--log-level=warn")
+	if err := waitHTTP(etcd, etcdURL+"/health", "", 30*time.Second); err != nil {
+		etcd.stop()
+		return nil, err
+	}
 
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -110,7 +148,7 @@ func Start(tb testing.TB) *Env {
 	tokenFile := filepath.Join(dir, "tokens.csv")
 	writeFile(tb, tokenFile, []byte(token+",admin,admin,system:masters\n"))
 
-	start(tb, dir, "kube-apiserver", filepath.Join(bin, "kube-apiserver"),
+	api := start(tb, dir, "kube-apiserver", filepath.Join(bin, "kube-apiserver"),
 		"--etcd-servers="+etcdURL,
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
 		"--secure-port="+strconv.Itoa(apiPort),
@@ -126,8 +164,15 @@ func Start(tb testing.TB) *Env {
 		"--v=0")
 
 	host := "https://127.0.0.1:" + strconv.Itoa(apiPort)
+	if err := waitHTTP(api, host+"/readyz", token, 90*time.Second); err != nil {
+		if _, exited := err.(errExited); exited {
+			api.stop()
+			etcd.stop()
+			return nil, err
+		}
+		tb.Fatal(err)
+	}
 	cfg := &rest.Config{Host: host, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{Insecure: true}, QPS: 200, Burst: 400}
-	waitReady(tb, host, token)
 
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	writeFile(tb, kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
@@ -152,7 +197,7 @@ current-context: test
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &Env{Config: cfg, Kubeconfig: kubeconfig, Dynamic: dyn}
+	return &Env{Config: cfg, Kubeconfig: kubeconfig, Dynamic: dyn}, nil
 }
 
 func writeFile(tb testing.TB, path string, data []byte) {
@@ -162,9 +207,39 @@ func writeFile(tb testing.TB, path string, data []byte) {
 	}
 }
 
+// process is a server started by start.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	once sync.Once
+}
+
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop terminates the process group, politely first.
+func (p *process) stop() {
+	p.once.Do(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+		}
+	})
+}
+
 // start runs a server process whose output goes to a log file, shown if
 // the test fails, and which is stopped when the test ends.
-func start(tb testing.TB, dir, name, path string, args ...string) {
+func start(tb testing.TB, dir, name, path string, args ...string) *process {
 	tb.Helper()
 	logPath := filepath.Join(dir, name+".log")
 	log, err := os.Create(logPath)
@@ -177,40 +252,40 @@ func start(tb testing.TB, dir, name, path string, args ...string) {
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("%s: %v", name, err)
 	}
-	done := make(chan struct{})
+	p := &process{name: name, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		cmd.Wait()
-		close(done)
+		close(p.done)
 	}()
 	tb.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
+		p.stop()
 		log.Close()
 		if tb.Failed() {
 			out, _ := os.ReadFile(logPath)
 			tb.Logf("%s log:\n%s", name, out)
 		}
 	})
+	return p
 }
 
-func waitReady(tb testing.TB, host, token string) {
-	tb.Helper()
+// waitHTTP polls url until it answers 200, p exits, or timeout passes.
+func waitHTTP(p *process, url, token string, timeout time.Duration) error {
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // #nosec G402 -- a self-signed test server
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(timeout)
 	var last string
 	for time.Now().Before(deadline) {
-		req, _ := http.NewRequest(http.MethodGet, host+"/readyz", nil)
-		req.Header.Set("Authorization", "Bearer "+token)
+		if p.exited() {
+			return errExited{p.name}
+		}
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
 		resp, err := client.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 			last = resp.Status
 		} else {
@@ -218,7 +293,7 @@ func waitReady(tb testing.TB, host, token string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	tb.Fatalf("kube-apiserver not ready within 60s: %s", last)
+	return fmt.Errorf("%s not ready within %s: %s", p.name, timeout, last)
 }
 
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
