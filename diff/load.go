@@ -37,6 +37,28 @@ type Policy struct {
 	Rules api.Rules
 	// NetworkPolicy is set for Kubernetes NetworkPolicies.
 	NetworkPolicy *networkingv1.NetworkPolicy
+
+	// hasSpec says Rules[0] came from spec, the rest from specs.
+	hasSpec bool
+}
+
+// rulePath names rule i as the manifest does: "spec" or "specs[N]".
+func (p *Policy) rulePath(i int) string {
+	if p.hasSpec {
+		if i == 0 {
+			return "spec"
+		}
+		i--
+	}
+	return fmt.Sprintf("specs[%d]", i)
+}
+
+// Ref is the policy's reference in reports: Kind/namespace/name.
+func (p *Policy) Ref() string {
+	if p.Namespace == "" || p.Kind == KindCCNP {
+		return p.Kind + "/" + p.Name
+	}
+	return p.Kind + "/" + p.Namespace + "/" + p.Name
 }
 
 // ciliumPolicy mirrors the CiliumNetworkPolicy and
@@ -185,6 +207,7 @@ func loadObject(where string, data []byte) ([]*Policy, error) {
 		p := &Policy{Kind: head.Kind, Namespace: cp.Namespace, Name: cp.Name, Source: where}
 		if cp.Spec != nil {
 			p.Rules = append(p.Rules, cp.Spec)
+			p.hasSpec = true
 		}
 		p.Rules = append(p.Rules, cp.Specs...)
 		if len(p.Rules) == 0 {

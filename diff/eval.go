@@ -1,0 +1,492 @@
+package diff
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/cilium/cilium/pkg/labels"
+	"github.com/cilium/cilium/pkg/policy/api"
+
+	"github.com/cnpgen/cnpgen/learn"
+)
+
+// Options configure an [Evaluator] the way the agent is configured.
+type Options struct {
+	// ClusterName is the cluster's name (Cilium's default is "default");
+	// peer selectors are limited to it, as with the agent's default
+	// policy-default-local-cluster=true.
+	ClusterName string
+	// Cluster holds the Services and Pods that toServices and named ports
+	// need; without it those are reported as unresolved.
+	Cluster *Cluster
+}
+
+// Evaluator decides whether policies allow connections, with the L3/L4
+// semantics of Cilium v1.20.2 (default-deny, enforcement, deny
+// precedence, namespace and cluster scoping) and its L7 HTTP and DNS
+// rules. It is safe for concurrent use.
+type Evaluator struct {
+	clusterName string
+	cluster     *Cluster
+	entities    map[api.Entity][]*labelSelector
+	policies    []*Policy
+	entries     []*entry
+
+	// byNamespace holds entries of namespaced policies, global those of
+	// cluster-wide ones: a subject is only ever selected by these two.
+	byNamespace map[string][]*entry
+	global      []*entry
+
+	mu       sync.Mutex
+	subjects map[string]*subjectPolicy
+}
+
+// subjectPolicy is what applies to one identity: the entries selecting
+// it, per direction.
+type subjectPolicy struct {
+	dirs [2]direction // 0 egress, 1 ingress
+}
+
+type direction struct {
+	enforced    bool
+	defaultDeny bool
+	deny, allow []*entry
+	// policies lists every policy with an entry in this direction.
+	policies []*Policy
+}
+
+var entitiesMu sync.Mutex
+
+// NewEvaluator compiles policies. A policy the agent would reject is an
+// error that names its file and line; nothing is silently dropped.
+func NewEvaluator(policies []*Policy, opts Options) (*Evaluator, error) {
+	ev := &Evaluator{
+		clusterName: opts.ClusterName,
+		cluster:     opts.Cluster,
+		policies:    policies,
+		byNamespace: map[string][]*entry{},
+		subjects:    map[string]*subjectPolicy{},
+	}
+	if ev.clusterName == "" {
+		ev.clusterName = "default"
+	}
+	ev.entities = entitySelectors(ev.clusterName)
+	for _, p := range policies {
+		es, err := ev.compile(p)
+		if err != nil {
+			return nil, err
+		}
+		ev.entries = append(ev.entries, es...)
+		for _, e := range es {
+			if e.namespace == "" {
+				ev.global = append(ev.global, e)
+			} else {
+				ev.byNamespace[e.namespace] = append(ev.byNamespace[e.namespace], e)
+			}
+		}
+	}
+	return ev, nil
+}
+
+// entitySelectors compiles Cilium's entity table for a cluster name
+// (api.InitEntities adds the cluster label to the "cluster" entity).
+func entitySelectors(clusterName string) map[api.Entity][]*labelSelector {
+	entitiesMu.Lock()
+	defer entitiesMu.Unlock()
+	api.InitEntities(clusterName)
+	out := map[api.Entity][]*labelSelector{}
+	for en, sels := range api.EntitySelectorMapping {
+		for _, es := range sels {
+			out[en] = append(out[en], compileSelector(es))
+		}
+	}
+	return out
+}
+
+// Policies returns the policies the evaluator was built from.
+func (ev *Evaluator) Policies() []*Policy { return ev.policies }
+
+// Identity is one end of a connection as the policy engine sees it.
+type Identity struct {
+	// Labels are the security identity's labels.
+	Labels labels.LabelArray
+	// Endpoint says the identity is a Cilium endpoint (a pod, the
+	// cilium-health or the ingress endpoint), which policy can select.
+	Endpoint bool
+	// Init is set for endpoints still initialising (reserved:init), which
+	// are always default-deny.
+	Init bool
+	// Host is the local node: ingress from it is always allowed
+	// (allow-localhost, the agent's default in Kubernetes mode).
+	Host bool
+	// IP is the address, needed for CIDR rules.
+	IP netip.Addr
+	// Names are DNS names known for IP, for toFQDNs.
+	Names []string
+	// Namespace and Pod name the pod, for named ports.
+	Namespace, Pod string
+
+	world bool
+	key   string
+}
+
+// NewIdentity builds an identity from labels in Cilium's
+// "source:key=value" form, as Hubble prints them.
+func NewIdentity(lbls []string, ip netip.Addr, names []string) *Identity {
+	id := &Identity{Labels: labels.ParseLabelArray(lbls...), IP: ip, Names: names}
+	var reserved, ns bool
+	for _, l := range id.Labels {
+		switch l.Source {
+		case labels.LabelSourceReserved:
+			switch l.Key {
+			case labels.IDNameWorld, labels.IDNameWorldIPv4, labels.IDNameWorldIPv6:
+				id.world = true
+				reserved = true
+			case labels.IDNameHealth, labels.IDNameIngress:
+				id.Endpoint = true
+			case labels.IDNameInit:
+				id.Endpoint, id.Init = true, true
+			case labels.IDNameHost:
+				id.Host = true
+				reserved = true
+			default:
+				reserved = true
+			}
+		case labels.LabelSourceK8s:
+			if l.Key == labelPodNamespace {
+				ns = true
+				id.Namespace = l.Value
+			}
+		}
+	}
+	if ns && !reserved {
+		id.Endpoint = true
+	}
+	if !id.world {
+		// Only CIDR and FQDN rules look at addresses and names.
+		id.IP, id.Names = netip.Addr{}, nil
+	}
+	var b strings.Builder
+	b.WriteString(id.Labels.String())
+	if id.world {
+		b.WriteByte('|')
+		b.WriteString(id.IP.String())
+		for _, n := range names {
+			b.WriteByte('|')
+			b.WriteString(n)
+		}
+	}
+	id.key = b.String()
+	return id
+}
+
+// Decision is one end's verdict.
+type Decision string
+
+const (
+	Allowed Decision = "allowed"
+	Denied  Decision = "denied"
+	// None: the end is not a Cilium endpoint, or nothing enforces policy
+	// in that direction for it.
+	None Decision = "none"
+)
+
+// Request is a connection to decide: its initiator, its server, the
+// protocol and server port (ICMP type for ICMP), and the L7 request if
+// the proxy saw one.
+type Request struct {
+	Src, Dst *Identity
+	Proto    learn.Protocol
+	Port     uint16
+	HTTP     *HTTPRequest
+	DNSQuery string
+}
+
+// HTTPRequest is an HTTP request as the L7 proxy saw it.
+type HTTPRequest struct {
+	Method, Path, Host string
+	Headers            map[string]string
+}
+
+// Verdict is the decision for a connection: both ends must allow it.
+type Verdict struct {
+	Allowed bool   `json:"allowed"`
+	Egress  Result `json:"egress"`
+	Ingress Result `json:"ingress"`
+}
+
+// Result is one end's decision and what made it.
+type Result struct {
+	Decision Decision
+	// Policy decided it, or is nil for defaults.
+	Policy *Policy
+	// Rule is the entry in Policy ("egress[0]"), or why no rule decided:
+	// "default-deny", "no-default-deny", "allow-localhost",
+	// "not-an-endpoint", "not-enforced".
+	Rule string
+	// L7 says the request was denied by the L7 rules of an allowing rule
+	// (HTTP 403 or DNS REFUSED rather than a drop).
+	L7 bool
+	// Unresolved lists references that could not be resolved and would
+	// otherwise have been considered (toServices, named ports).
+	Unresolved []string
+}
+
+// Ref names the deciding policy and rule.
+func (r Result) Ref() string {
+	if r.Policy == nil {
+		return r.Rule
+	}
+	return r.Policy.Ref() + " " + r.Rule
+}
+
+// Evaluate decides a request.
+func (ev *Evaluator) Evaluate(req *Request) Verdict {
+	v := Verdict{
+		Egress:  ev.decide(req.Src, req.Dst, false, req),
+		Ingress: ev.decide(req.Dst, req.Src, true, req),
+	}
+	v.Allowed = v.Egress.Decision != Denied && v.Ingress.Decision != Denied
+	return v
+}
+
+func (ev *Evaluator) subject(id *Identity) *subjectPolicy {
+	ev.mu.Lock()
+	sp, ok := ev.subjects[id.key]
+	ev.mu.Unlock()
+	if ok {
+		return sp
+	}
+	sp = &subjectPolicy{}
+	add := func(es []*entry) {
+		for _, e := range es {
+			if !e.subject.matches(id.Labels) {
+				continue
+			}
+			d := &sp.dirs[b2i(e.ingress)]
+			d.enforced = true
+			if e.defaultDeny {
+				d.defaultDeny = true
+			}
+			if e.deny {
+				d.deny = append(d.deny, e)
+			} else {
+				d.allow = append(d.allow, e)
+			}
+			if !slices.Contains(d.policies, e.policy) {
+				d.policies = append(d.policies, e.policy)
+			}
+		}
+	}
+	add(ev.global)
+	if id.Namespace != "" {
+		add(ev.byNamespace[id.Namespace])
+	}
+	if id.Init {
+		for i := range sp.dirs {
+			sp.dirs[i].enforced, sp.dirs[i].defaultDeny = true, true
+		}
+	}
+	ev.mu.Lock()
+	if len(ev.subjects) > 1<<20 {
+		clear(ev.subjects)
+	}
+	ev.subjects[id.key] = sp
+	ev.mu.Unlock()
+	return sp
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// decide computes the verdict of subj's policy for traffic with peer,
+// in the ingress or egress direction.
+func (ev *Evaluator) decide(subj, peer *Identity, ingress bool, req *Request) Result {
+	if !subj.Endpoint {
+		return Result{Decision: None, Rule: "not-an-endpoint"}
+	}
+	d := &ev.subject(subj).dirs[b2i(ingress)]
+	if !d.enforced {
+		return Result{Decision: None, Rule: "not-enforced"}
+	}
+	var unresolved []string
+	for _, e := range d.deny {
+		if _, ok := ev.match(e, subj, peer, ingress, req, &unresolved); ok {
+			return Result{Decision: Denied, Policy: e.policy, Rule: e.where, Unresolved: unresolved}
+		}
+	}
+	var allowedBy *entry
+	var l7Rules []*portRule
+	l7Wildcard := !d.defaultDeny
+	for _, e := range d.allow {
+		pr, ok := ev.match(e, subj, peer, ingress, req, &unresolved)
+		if !ok {
+			continue
+		}
+		if allowedBy == nil {
+			allowedBy = e
+		}
+		if pr == nil || !pr.hasL7 {
+			l7Wildcard = true
+		} else {
+			l7Rules = append(l7Rules, pr)
+		}
+	}
+	if allowedBy != nil {
+		r := Result{Decision: Allowed, Policy: allowedBy.policy, Rule: allowedBy.where, Unresolved: unresolved}
+		if !l7Wildcard && (req.HTTP != nil || req.DNSQuery != "") {
+			if e := l7Decide(l7Rules, req); e != "" {
+				r.Decision, r.L7 = Denied, true
+			}
+		}
+		return r
+	}
+	if ingress && peer.Host && d.defaultDeny {
+		return Result{Decision: Allowed, Rule: "allow-localhost", Unresolved: unresolved}
+	}
+	if !d.defaultDeny {
+		return Result{Decision: Allowed, Rule: "no-default-deny", Policy: d.policies[0], Unresolved: unresolved}
+	}
+	return Result{Decision: Denied, Rule: "default-deny", Policy: d.policies[0], Unresolved: unresolved}
+}
+
+// match reports whether entry e covers the peer and port; it returns the
+// port rule that matched (nil for an L3-only entry).
+func (ev *Evaluator) match(e *entry, subj, peer *Identity, ingress bool, req *Request, unresolved *[]string) (*portRule, bool) {
+	if e.l3 == nil {
+		return nil, false
+	}
+	if len(e.l3) == 0 && len(e.l4) == 0 {
+		return nil, false // "ingress: [{}]" enforces but allows nothing
+	}
+	if len(e.l3) > 0 {
+		ok := false
+		for _, p := range e.l3 {
+			if p.unresolved != "" {
+				*unresolved = appendOnce(*unresolved, e.policy.Ref()+" "+e.where+": "+p.unresolved)
+				continue
+			}
+			if p.matches(peer) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return nil, false
+		}
+	}
+	if len(e.l4) == 0 {
+		return nil, true // L3-only: every protocol and port
+	}
+	server := req.Dst
+	for i := range e.l4 {
+		pr := &e.l4[i]
+		for _, pp := range pr.ports {
+			if ev.portMatches(pp, req, server, ingress, e, unresolved) {
+				return pr, true
+			}
+		}
+	}
+	return nil, false
+}
+
+func (ev *Evaluator) portMatches(pp portProto, req *Request, server *Identity, ingress bool, e *entry, unresolved *[]string) bool {
+	proto := req.Proto.String()
+	switch pp.proto {
+	case "ANY":
+		if proto != "TCP" && proto != "UDP" && proto != "SCTP" {
+			return false
+		}
+	case "ICMP":
+		if req.Proto != learn.ProtoICMPv4 {
+			return false
+		}
+	case "ICMPV6":
+		if req.Proto != learn.ProtoICMPv6 {
+			return false
+		}
+	default:
+		if pp.proto != proto {
+			return false
+		}
+	}
+	if pp.allPort {
+		return true
+	}
+	if pp.named != "" {
+		port, known := ev.cluster.namedPort(server, pp.named, proto)
+		if !known {
+			*unresolved = appendOnce(*unresolved, fmt.Sprintf("%s %s: named port %q is not resolved (needs the cluster's Pods)", e.policy.Ref(), e.where, pp.named))
+			return false
+		}
+		return port != 0 && port == req.Port
+	}
+	if pp.endPort != 0 {
+		return req.Port >= pp.port && req.Port <= pp.endPort
+	}
+	return req.Port == pp.port
+}
+
+func appendOnce(s []string, v string) []string {
+	if slices.Contains(s, v) {
+		return s
+	}
+	return append(s, v)
+}
+
+// l7Decide checks an L7 request against the L7 rules of the port rules
+// that allowed the connection: any rule allowing it is enough. It returns
+// "" when allowed.
+func l7Decide(rules []*portRule, req *Request) string {
+	for _, pr := range rules {
+		if req.HTTP != nil {
+			if len(pr.http) == 0 {
+				return "" // DNS rules on this port do not restrict HTTP
+			}
+			for _, h := range pr.http {
+				if h.matches(req.HTTP) {
+					return ""
+				}
+			}
+		}
+		if req.DNSQuery != "" {
+			if len(pr.dns) == 0 {
+				return ""
+			}
+			q := fqdnName(req.DNSQuery)
+			for _, d := range pr.dns {
+				if d.re.MatchString(q) {
+					return ""
+				}
+			}
+		}
+	}
+	return "l7"
+}
+
+func (h *httpMatcher) matches(r *HTTPRequest) bool {
+	if h.method != nil && !h.method.MatchString(r.Method) {
+		return false
+	}
+	if h.path != nil && !h.path.MatchString(r.Path) {
+		return false
+	}
+	if h.host != nil && !h.host.MatchString(r.Host) {
+		return false
+	}
+	for _, hd := range h.headers {
+		name, value, hasValue := strings.Cut(hd, ":")
+		got, ok := r.Headers[strings.ToLower(strings.TrimSpace(name))]
+		if !ok || (hasValue && strings.TrimSpace(value) != got) {
+			return false
+		}
+	}
+	return true
+}

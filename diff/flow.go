@@ -1,0 +1,100 @@
+package diff
+
+import (
+	"net/netip"
+	"net/url"
+	"strings"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+
+	"github.com/cnpgen/cnpgen/learn"
+)
+
+// Skip reasons for flows that are not evaluated.
+const (
+	SkipReply    = "reply"
+	SkipResponse = "l7-response"
+	SkipNoPeer   = "unknown-identity"
+	SkipProtocol = "unsupported-protocol"
+)
+
+// RequestFromFlow turns a flow into the connection to decide. Replies are
+// not evaluated (the datapath skips policy for them) and L7 responses
+// belong to a request already evaluated: both return a skip reason.
+func RequestFromFlow(f *learn.Flow) (*Request, string) {
+	if f.Reply == learn.ReplyYes {
+		return nil, SkipReply
+	}
+	if f.L7 != nil && f.L7.Type == flowpb.L7FlowType_RESPONSE {
+		return nil, SkipResponse
+	}
+	if len(f.Source.Labels) == 0 && f.Source.Identity == 0 || len(f.Destination.Labels) == 0 && f.Destination.Identity == 0 {
+		return nil, SkipNoPeer
+	}
+	req := &Request{
+		Src:   identityFromEndpoint(&f.Source, f.SrcIP, f.SourceNames),
+		Dst:   identityFromEndpoint(&f.Destination, f.DstIP, f.DestinationNames),
+		Proto: f.Proto,
+		Port:  f.DstPort,
+	}
+	switch f.Proto {
+	case learn.ProtoTCP, learn.ProtoUDP, learn.ProtoSCTP:
+	case learn.ProtoICMPv4, learn.ProtoICMPv6:
+		req.Port = uint16(f.ICMPType)
+	default:
+		return nil, SkipProtocol
+	}
+	if f.L7 != nil {
+		if h := f.L7.HTTP; h != nil {
+			req.HTTP = httpRequest(h.Method, h.URL)
+		}
+		if d := f.L7.DNS; d != nil {
+			req.DNSQuery = d.Query
+		}
+	}
+	return req, ""
+}
+
+func identityFromEndpoint(ep *learn.Endpoint, ip netip.Addr, names []string) *Identity {
+	lbls := ep.Labels
+	if len(lbls) == 0 {
+		if name, ok := reservedNames[ep.Identity]; ok {
+			lbls = []string{"reserved:" + name}
+		}
+	}
+	id := NewIdentity(lbls, ip, names)
+	if id.Endpoint && ep.Namespace != "" {
+		id.Namespace, id.Pod = ep.Namespace, ep.PodName
+	}
+	return id
+}
+
+// reservedNames are Cilium's reserved identities, for flows that carry
+// only the number.
+var reservedNames = map[uint32]string{
+	1: "host", 2: "world", 3: "unmanaged", 4: "health", 5: "init",
+	6: "remote-node", 7: "kube-apiserver", 8: "ingress", 9: "world-ipv4", 10: "world-ipv6",
+}
+
+// httpRequest splits the URL Hubble reports into path (with query, as
+// Envoy's :path) and host.
+func httpRequest(method, raw string) *HTTPRequest {
+	r := &HTTPRequest{Method: method}
+	u, err := url.Parse(raw)
+	if err != nil {
+		r.Path = raw
+		return r
+	}
+	r.Host = u.Host
+	r.Path = u.EscapedPath()
+	if r.Path == "" {
+		r.Path = "/"
+	}
+	if u.RawQuery != "" {
+		r.Path += "?" + u.RawQuery
+	}
+	if strings.HasPrefix(raw, "/") {
+		r.Host = ""
+	}
+	return r
+}
