@@ -32,8 +32,10 @@ type entry struct {
 	l3    []*peerSelector
 	l3Nil bool
 	l4    []portRule
-	// where names the item in its policy: "egress[2]", "specs[1].ingressDeny[0]".
-	where string
+	// where names the item in its policy: "spec.egress[2]",
+	// "specs[1].ingressDeny[0]"; rule and item index it in Policy.Rules.
+	where      string
+	rule, item int
 	// nsKey is the namespace the entry's subjects live in ("" for
 	// cluster-wide policies).
 	namespace string
@@ -93,7 +95,7 @@ func (ev *Evaluator) compile(p *Policy) ([]*entry, error) {
 		}
 		parsed := k8sCiliumUtils.ParseToCiliumRule(quietLogger, ev.clusterName, ns, p.Name, types.UID(""), c)
 		subject := compileSelector(parsed.EndpointSelector)
-		es, err := ev.ruleEntries(p, parsed, subject, ns, prefix)
+		es, err := ev.ruleEntries(p, parsed, subject, ns, prefix, i)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s %s: %w", p.Source, p.Kind, p.Name, err)
 		}
@@ -102,7 +104,7 @@ func (ev *Evaluator) compile(p *Policy) ([]*entry, error) {
 	return out, nil
 }
 
-func (ev *Evaluator) ruleEntries(p *Policy, r *api.Rule, subject *labelSelector, ns, prefix string) ([]*entry, error) {
+func (ev *Evaluator) ruleEntries(p *Policy, r *api.Rule, subject *labelSelector, ns, prefix string, ruleIdx int) ([]*entry, error) {
 	ingressDD := r.EnableDefaultDeny.Ingress == nil || *r.EnableDefaultDeny.Ingress
 	egressDD := r.EnableDefaultDeny.Egress == nil || *r.EnableDefaultDeny.Egress
 	var out []*entry
@@ -115,7 +117,7 @@ func (ev *Evaluator) ruleEntries(p *Policy, r *api.Rule, subject *labelSelector,
 		return nil
 	}
 	for i, in := range r.Ingress {
-		e := &entry{ingress: true, defaultDeny: ingressDD, where: fmt.Sprintf("%singress[%d]", prefix, i)}
+		e := &entry{ingress: true, defaultDeny: ingressDD, where: fmt.Sprintf("%singress[%d]", prefix, i), rule: ruleIdx, item: i}
 		e.l3, e.l3Nil = ev.l3(in.FromEndpoints, in.FromNodes, in.FromEntities, in.FromCIDR, in.FromCIDRSet, nil, nil, ns, len(in.FromGroups) > 0)
 		var err error
 		e.l4, err = compilePorts(in.ToPorts, in.ICMPs)
@@ -124,7 +126,7 @@ func (ev *Evaluator) ruleEntries(p *Policy, r *api.Rule, subject *labelSelector,
 		}
 	}
 	for i, in := range r.IngressDeny {
-		e := &entry{ingress: true, deny: true, defaultDeny: ingressDD, where: fmt.Sprintf("%singressDeny[%d]", prefix, i)}
+		e := &entry{ingress: true, deny: true, defaultDeny: ingressDD, where: fmt.Sprintf("%singressDeny[%d]", prefix, i), rule: ruleIdx, item: i}
 		e.l3, e.l3Nil = ev.l3(in.FromEndpoints, in.FromNodes, in.FromEntities, in.FromCIDR, in.FromCIDRSet, nil, nil, ns, len(in.FromGroups) > 0)
 		var err error
 		e.l4, err = compilePorts(denyPorts(in.ToPorts), in.ICMPs)
@@ -133,7 +135,7 @@ func (ev *Evaluator) ruleEntries(p *Policy, r *api.Rule, subject *labelSelector,
 		}
 	}
 	for i, eg := range r.Egress {
-		e := &entry{defaultDeny: egressDD, where: fmt.Sprintf("%segress[%d]", prefix, i)}
+		e := &entry{defaultDeny: egressDD, where: fmt.Sprintf("%segress[%d]", prefix, i), rule: ruleIdx, item: i}
 		e.l3, e.l3Nil = ev.l3(eg.ToEndpoints, eg.ToNodes, eg.ToEntities, eg.ToCIDR, eg.ToCIDRSet, eg.ToFQDNs, eg.ToServices, ns, len(eg.ToGroups) > 0)
 		var err error
 		e.l4, err = compilePorts(eg.ToPorts, eg.ICMPs)
@@ -142,7 +144,7 @@ func (ev *Evaluator) ruleEntries(p *Policy, r *api.Rule, subject *labelSelector,
 		}
 	}
 	for i, eg := range r.EgressDeny {
-		e := &entry{deny: true, defaultDeny: egressDD, where: fmt.Sprintf("%segressDeny[%d]", prefix, i)}
+		e := &entry{deny: true, defaultDeny: egressDD, where: fmt.Sprintf("%segressDeny[%d]", prefix, i), rule: ruleIdx, item: i}
 		e.l3, e.l3Nil = ev.l3(eg.ToEndpoints, eg.ToNodes, eg.ToEntities, eg.ToCIDR, eg.ToCIDRSet, nil, eg.ToServices, ns, len(eg.ToGroups) > 0)
 		var err error
 		e.l4, err = compilePorts(denyPorts(eg.ToPorts), eg.ICMPs)

@@ -233,6 +233,11 @@ type Result struct {
 	// Unresolved lists references that could not be resolved and would
 	// otherwise have been considered (toServices, named ports).
 	Unresolved []string
+
+	by *entry
+	// peer and port locate what matched in by: the index of the peer
+	// selector (-1: any peer) and of the port rule and port (-1: all).
+	peer, portRule, port int
 }
 
 // Ref names the deciding policy and rule.
@@ -318,29 +323,30 @@ func (ev *Evaluator) decide(subj, peer *Identity, ingress bool, req *Request) Re
 	}
 	var unresolved []string
 	for _, e := range d.deny {
-		if _, ok := ev.match(e, subj, peer, ingress, req, &unresolved); ok {
-			return Result{Decision: Denied, Policy: e.policy, Rule: e.where, Unresolved: unresolved}
+		if m, ok := ev.match(e, peer, ingress, req, &unresolved); ok {
+			return Result{Decision: Denied, Policy: e.policy, Rule: e.where, Unresolved: unresolved, by: e, peer: m.peer, portRule: m.portRule, port: m.port}
 		}
 	}
 	var allowedBy *entry
+	var first matched
 	var l7Rules []*portRule
 	l7Wildcard := !d.defaultDeny
 	for _, e := range d.allow {
-		pr, ok := ev.match(e, subj, peer, ingress, req, &unresolved)
+		m, ok := ev.match(e, peer, ingress, req, &unresolved)
 		if !ok {
 			continue
 		}
 		if allowedBy == nil {
-			allowedBy = e
+			allowedBy, first = e, m
 		}
-		if pr == nil || !pr.hasL7 {
+		if m.pr == nil || !m.pr.hasL7 {
 			l7Wildcard = true
 		} else {
-			l7Rules = append(l7Rules, pr)
+			l7Rules = append(l7Rules, m.pr)
 		}
 	}
 	if allowedBy != nil {
-		r := Result{Decision: Allowed, Policy: allowedBy.policy, Rule: allowedBy.where, Unresolved: unresolved}
+		r := Result{Decision: Allowed, Policy: allowedBy.policy, Rule: allowedBy.where, Unresolved: unresolved, by: allowedBy, peer: first.peer, portRule: first.portRule, port: first.port}
 		if !l7Wildcard && (req.HTTP != nil || req.DNSQuery != "") {
 			if e := l7Decide(l7Rules, req); e != "" {
 				r.Decision, r.L7 = Denied, true
@@ -357,44 +363,49 @@ func (ev *Evaluator) decide(subj, peer *Identity, ingress bool, req *Request) Re
 	return Result{Decision: Denied, Rule: "default-deny", Policy: d.policies[0], Unresolved: unresolved}
 }
 
-// match reports whether entry e covers the peer and port; it returns the
-// port rule that matched (nil for an L3-only entry).
-func (ev *Evaluator) match(e *entry, subj, peer *Identity, ingress bool, req *Request, unresolved *[]string) (*portRule, bool) {
+// matched locates what matched in an entry.
+type matched struct {
+	pr                   *portRule // nil for an L3-only entry
+	peer, portRule, port int
+}
+
+// match reports whether entry e covers the peer and port.
+func (ev *Evaluator) match(e *entry, peer *Identity, ingress bool, req *Request, unresolved *[]string) (matched, bool) {
+	m := matched{peer: -1, portRule: -1, port: -1}
 	if e.l3 == nil {
-		return nil, false
+		return m, false
 	}
 	if len(e.l3) == 0 && len(e.l4) == 0 {
-		return nil, false // "ingress: [{}]" enforces but allows nothing
+		return m, false // "ingress: [{}]" enforces but allows nothing
 	}
 	if len(e.l3) > 0 {
-		ok := false
-		for _, p := range e.l3 {
+		for i, p := range e.l3 {
 			if p.unresolved != "" {
 				*unresolved = appendOnce(*unresolved, e.policy.Ref()+" "+e.where+": "+p.unresolved)
 				continue
 			}
 			if p.matches(peer) {
-				ok = true
+				m.peer = i
 				break
 			}
 		}
-		if !ok {
-			return nil, false
+		if m.peer < 0 {
+			return m, false
 		}
 	}
 	if len(e.l4) == 0 {
-		return nil, true // L3-only: every protocol and port
+		return m, true // L3-only: every protocol and port
 	}
-	server := req.Dst
 	for i := range e.l4 {
 		pr := &e.l4[i]
-		for _, pp := range pr.ports {
-			if ev.portMatches(pp, req, server, ingress, e, unresolved) {
-				return pr, true
+		for j, pp := range pr.ports {
+			if ev.portMatches(pp, req, req.Dst, ingress, e, unresolved) {
+				m.pr, m.portRule, m.port = pr, i, j
+				return m, true
 			}
 		}
 	}
-	return nil, false
+	return m, false
 }
 
 func (ev *Evaluator) portMatches(pp portProto, req *Request, server *Identity, ingress bool, e *entry, unresolved *[]string) bool {

@@ -3,6 +3,7 @@ package diff
 import (
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
@@ -22,11 +23,21 @@ const (
 // not evaluated (the datapath skips policy for them) and L7 responses
 // belong to a request already evaluated: both return a skip reason.
 func RequestFromFlow(f *learn.Flow) (*Request, string) {
-	if f.Reply == learn.ReplyYes {
-		return nil, SkipReply
+	if f.Type == flowpb.FlowType_SOCK || f.EventType == 7 {
+		return nil, string(learn.SkipSocketTrace)
 	}
 	if f.L7 != nil && f.L7.Type == flowpb.L7FlowType_RESPONSE {
 		return nil, SkipResponse
+	}
+	reply, why := learn.Direction(f)
+	if why != "" {
+		return nil, string(why)
+	}
+	if reply {
+		return nil, SkipReply
+	}
+	if f.Proto.IsICMP() && learn.IsICMPError(f.Proto, f.ICMPType) {
+		return nil, string(learn.SkipICMPError)
 	}
 	if len(f.Source.Labels) == 0 && f.Source.Identity == 0 || len(f.Destination.Labels) == 0 && f.Destination.Identity == 0 {
 		return nil, SkipNoPeer
@@ -97,4 +108,54 @@ func httpRequest(method, raw string) *HTTPRequest {
 		r.Host = ""
 	}
 	return r
+}
+
+// NameCache remembers the addresses DNS responses gave for names, as
+// Cilium's DNS proxy does, so that flows to those addresses match
+// toFQDNs rules even when Hubble does not print their fqdn: labels.
+type NameCache struct {
+	names map[netip.Addr][]string
+}
+
+// NewNameCache returns an empty cache.
+func NewNameCache() *NameCache { return &NameCache{names: map[netip.Addr][]string{}} }
+
+// Observe records the answers of a DNS response flow.
+func (c *NameCache) Observe(f *learn.Flow) {
+	if f.L7 == nil || f.L7.DNS == nil || f.L7.Type != flowpb.L7FlowType_RESPONSE {
+		return
+	}
+	q := strings.TrimSuffix(strings.ToLower(f.L7.DNS.Query), ".")
+	if q == "" {
+		return
+	}
+	for _, ip := range f.L7.DNS.IPs {
+		if !slices.Contains(c.names[ip], q) {
+			c.names[ip] = append(c.names[ip], q)
+		}
+	}
+}
+
+// Annotate adds the names known for the flow's destination to its
+// request.
+func (c *NameCache) Annotate(req *Request) {
+	if req.Dst == nil || !req.Dst.world {
+		return
+	}
+	known := c.names[req.Dst.IP]
+	if len(known) == 0 {
+		return
+	}
+	names := slices.Clone(req.Dst.Names)
+	added := false
+	for _, n := range known {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+			added = true
+		}
+	}
+	if added {
+		slices.Sort(names)
+		req.Dst = NewIdentity(req.Dst.Labels.GetModel(), req.Dst.IP, names)
+	}
 }

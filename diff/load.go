@@ -12,11 +12,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/cilium/cilium/pkg/policy/api"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/cnpgen/cnpgen/internal/crdschema"
 )
 
 // Policy kinds the loader reads.
@@ -78,17 +81,24 @@ type ciliumPolicy struct {
 // objects of other kinds are skipped. Errors name the file and line.
 func LoadPaths(paths []string, stdin io.Reader) ([]*Policy, error) {
 	var out []*Policy
+	var errs []error
+	add := func(ps []*Policy, err error) error {
+		out = append(out, ps...)
+		if le, ok := err.(*LoadError); ok {
+			errs = append(errs, le.Errs...)
+			return nil
+		}
+		return err
+	}
 	for _, p := range paths {
 		if p == "-" {
-			data, err := io.ReadAll(stdin)
+			data, err := io.ReadAll(io.LimitReader(stdin, MaxFileSize+1))
 			if err != nil {
 				return nil, fmt.Errorf("stdin: %w", err)
 			}
-			ps, err := Load("-", data)
-			if err != nil {
+			if err := add(Load("-", data)); err != nil {
 				return nil, err
 			}
-			out = append(out, ps...)
 			continue
 		}
 		fi, err := os.Stat(p)
@@ -117,32 +127,66 @@ func LoadPaths(paths []string, stdin io.Reader) ([]*Policy, error) {
 			files = []string{p}
 		}
 		for _, f := range files {
+			if fi, err := os.Stat(f); err == nil && fi.Size() > MaxFileSize {
+				return nil, fmt.Errorf("%s: %d bytes, more than the %d MiB a policy file may have", f, fi.Size(), MaxFileSize>>20)
+			}
 			data, err := os.ReadFile(f)
 			if err != nil {
 				return nil, err
 			}
-			ps, err := Load(f, data)
-			if err != nil {
+			if err := add(Load(f, data)); err != nil {
 				return nil, err
 			}
-			out = append(out, ps...)
 		}
+	}
+	if len(errs) > 0 {
+		return out, &LoadError{Errs: errs}
 	}
 	return out, nil
 }
 
+// MaxFileSize bounds a policy file (and stdin): policies are small, and a
+// huge input is a mistake or an attack.
+const MaxFileSize = 64 << 20
+
+// LoadError lists the documents that could not be loaded, each with its
+// file and line. The loaders return it together with every policy that
+// did load: callers decide whether that is fatal (--strict).
+type LoadError struct {
+	Errs []error
+}
+
+func (e *LoadError) Error() string {
+	var b strings.Builder
+	for i, err := range e.Errs {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(err.Error())
+	}
+	return b.String()
+}
+
 // Load reads the policies of one file's contents; name is used in errors.
+// Documents that are not valid policies — bad YAML, unknown fields,
+// rules Cilium's Sanitize or its CRD schema reject — are reported in a
+// *LoadError; the others are returned.
 func Load(name string, data []byte) ([]*Policy, error) {
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s: %d bytes, more than the %d MiB a policy file may have", name, len(data), MaxFileSize>>20)
+	}
 	var out []*Policy
+	var errs []error
 	for _, doc := range splitDocuments(data) {
 		if len(bytes.TrimSpace(doc.data)) == 0 {
 			continue
 		}
-		ps, err := loadObject(fmt.Sprintf("%s:%d", name, doc.line), doc.data)
-		if err != nil {
-			return nil, err
-		}
+		ps, es := loadDoc(fmt.Sprintf("%s:%d", name, doc.line), doc.data)
 		out = append(out, ps...)
+		errs = append(errs, es...)
+	}
+	if len(errs) > 0 {
+		return out, &LoadError{Errs: errs}
 	}
 	return out, nil
 }
@@ -173,6 +217,18 @@ func splitDocuments(data []byte) []document {
 	return append(docs, cur)
 }
 
+func loadDoc(where string, data []byte) ([]*Policy, []error) {
+	ps, err := loadObject(where, data)
+	if le, ok := err.(*LoadError); ok {
+		return ps, le.Errs
+	}
+	if err != nil {
+		return ps, []error{err}
+	}
+	return ps, nil
+}
+
+// loadObject loads one object (a List's errors come as a *LoadError).
 func loadObject(where string, data []byte) ([]*Policy, error) {
 	var obj map[string]any
 	if err := yaml.Unmarshal(data, &obj); err != nil {
@@ -191,12 +247,14 @@ func loadObject(where string, data []byte) ([]*Policy, error) {
 	switch head.Kind {
 	case "List", KindCNP + "List", KindCCNP + "List", KindNetworkPolicy + "List":
 		var out []*Policy
+		var errs []error
 		for i, it := range head.Items {
-			ps, err := loadObject(fmt.Sprintf("%s: items[%d]", where, i), it)
-			if err != nil {
-				return nil, err
-			}
+			ps, es := loadDoc(fmt.Sprintf("%s: items[%d]", where, i), it)
 			out = append(out, ps...)
+			errs = append(errs, es...)
+		}
+		if len(errs) > 0 {
+			return out, &LoadError{Errs: errs}
 		}
 		return out, nil
 	case KindCNP, KindCCNP:
@@ -219,8 +277,11 @@ func loadObject(where string, data []byte) ([]*Policy, error) {
 		for i, r := range p.Rules {
 			c := r.DeepCopy()
 			if err := c.Sanitize(); err != nil {
-				return nil, fmt.Errorf("%s: %s %s: rule %d: %w", where, head.Kind, cp.Name, i, err)
+				return nil, fmt.Errorf("%s: %s %s: %s: %w", where, head.Kind, cp.Name, p.rulePath(i), err)
 			}
+		}
+		if errs := validateSchema(obj); len(errs) > 0 {
+			return nil, fmt.Errorf("%s: %s %s: %s", where, head.Kind, cp.Name, errs)
 		}
 		return []*Policy{p}, nil
 	case KindNetworkPolicy:
@@ -239,3 +300,23 @@ func loadObject(where string, data []byte) ([]*Policy, error) {
 }
 
 var errNoKind = errors.New("object without a kind")
+
+var (
+	schemaOnce sync.Once
+	crdSchema  *crdschema.Validator
+	schemaErr  error
+)
+
+// validateSchema checks a CNP or CCNP against Cilium's CRD schema, as the
+// apiserver does on apply.
+func validateSchema(obj map[string]any) string {
+	schemaOnce.Do(func() { crdSchema, schemaErr = crdschema.Cilium() })
+	if schemaErr != nil {
+		return "CRD schema: " + schemaErr.Error()
+	}
+	errs := crdSchema.Validate(obj)
+	if len(errs) == 0 {
+		return ""
+	}
+	return "rejected by the CRD schema: " + errs.ToAggregate().Error()
+}

@@ -87,7 +87,7 @@ func TestLoadErrors(t *testing.T) {
 		{"no kind", "metadata: {name: x}\n", "f.yaml:1: object without a kind"},
 		{"unknown field", head + "spec:\n  endpointSelector: {}\n  egres: []\n", `f.yaml:1: CiliumNetworkPolicy: error unmarshaling JSON: while decoding JSON: json: unknown field "egres"`},
 		{"no spec", head, "f.yaml:1: CiliumNetworkPolicy a: neither spec nor specs"},
-		{"sanitize", head + "spec:\n  endpointSelector: {}\n  egress: [{toPorts: [{ports: [{port: \"70000\", protocol: TCP}]}]}]\n", "f.yaml:1: CiliumNetworkPolicy a: rule 0: "},
+		{"sanitize", head + "spec:\n  endpointSelector: {}\n  egress: [{toPorts: [{ports: [{port: \"70000\", protocol: TCP}]}]}]\n", "f.yaml:1: CiliumNetworkPolicy a: spec: "},
 		{"second document", "---\n" + head + "spec: {endpointSelector: {}, ingress: [{}]}\n---\nkind: CiliumNetworkPolicy\nspec: [\n", "f.yaml:7: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

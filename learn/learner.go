@@ -201,6 +201,15 @@ func (l *Learner) Add(ev Event) SkipReason {
 
 // direction decides whether a flow is a request (false) or a reply
 // (true) of its connection, or that nobody can tell.
+// Direction says whether a flow is a reply (its source is the server of
+// the connection), from is_reply, the L7 record type, TCP flags or the
+// ICMP type; r is SkipUnknownDirection when nothing tells.
+func Direction(f *Flow) (reply bool, r SkipReason) { return direction(f) }
+
+// IsICMPError reports whether an ICMP type is an error message, which
+// belongs to some other connection.
+func IsICMPError(p Protocol, t uint8) bool { return isICMPError(p, t) }
+
 func direction(f *Flow) (reply bool, r SkipReason) {
 	switch {
 	case f.Type == flowpb.FlowType_L7 || f.EventType == 129:
