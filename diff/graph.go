@@ -106,3 +106,19 @@ func PortName(proto learn.Protocol, port uint16) string {
 	}
 	return strconv.Itoa(int(port)) + "/" + proto.String()
 }
+
+// ClusterOf returns the cluster name of g's workloads when they all
+// carry the same one, else "".
+func ClusterOf(g *learn.Graph) string {
+	name := ""
+	for _, p := range g.Peers() {
+		if p.Kind != learn.PeerWorkload || p.Cluster == "" {
+			continue
+		}
+		if name != "" && name != p.Cluster {
+			return ""
+		}
+		name = p.Cluster
+	}
+	return name
+}

@@ -202,7 +202,9 @@ func Synthesize(g *learn.Graph, o Options) (*Result, error) {
 		if cw != nil && selected(cw) {
 			cw.observe(e, denied, subject)
 			switch {
-			case to.Kind == learn.PeerExternal && len(g.NamesFor(e.From, to.IP)) > 0:
+			case to.Kind == learn.PeerExternal && !icmp && len(g.NamesFor(e.From, to.IP)) > 0:
+				// ICMP cannot go with toPorts; pings to a named address
+				// are allowed by address below.
 				for _, n := range g.NamesFor(e.From, to.IP) {
 					if cw.fqdn[n] == nil {
 						cw.fqdn[n] = map[string]bool{}
