@@ -174,7 +174,7 @@ func (ev *Evaluator) l3(endpoints, nodes api.EndpointSelectorSlice, entities api
 	var out []*peerSelector
 	for _, es := range endpoints {
 		s := compileSelector(es)
-		out = append(out, &peerSelector{labels: s, text: "endpoints " + s.text})
+		out = append(out, &peerSelector{labels: s, text: "endpoints " + ev.peerText(s)})
 	}
 	for _, es := range nodes {
 		s := compileSelector(es)
@@ -450,7 +450,23 @@ func (ev *Evaluator) npPeer(peer *networkingv1.NetworkPolicyPeer, ns string) []*
 		es = api.NewESFromK8sLabelSelector(labels.LabelSourceK8sKeyPrefix, npPodSelector(pod, ns))
 	}
 	s := compileSelector(es)
-	return []*peerSelector{{labels: s, text: "endpoints " + s.text}}
+	return []*peerSelector{{labels: s, text: "endpoints " + ev.peerText(s)}}
+}
+
+// peerText shows a peer selector as its author wrote it: without the
+// cluster Cilium adds and without the any: source of plain keys.
+func (ev *Evaluator) peerText(s *labelSelector) string {
+	var reqs []requirement
+	for _, r := range s.reqs {
+		if r.key.Key == labelPolicyCluster && len(r.values) == 1 && r.values[0] == ev.clusterName {
+			continue
+		}
+		if r.key.Source == labels.LabelSourceAny {
+			r.key.Source = ""
+		}
+		reqs = append(reqs, r)
+	}
+	return "{" + selectorText(reqs) + "}"
 }
 
 const (

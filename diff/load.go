@@ -192,8 +192,9 @@ func Load(name string, data []byte) ([]*Policy, error) {
 }
 
 type document struct {
-	line int
-	data []byte
+	line  int
+	data  []byte
+	blank bool // only blank and comment lines so far
 }
 
 // splitDocuments splits YAML at "---" lines, remembering where each
@@ -211,6 +212,15 @@ func splitDocuments(data []byte) []document {
 			docs = append(docs, cur)
 			cur = document{line: line + 1}
 			continue
+		}
+		if len(cur.data) == 0 || cur.blank {
+			// A document starts at its first line that is not blank or
+			// a comment: that is where reports point.
+			if tt := strings.TrimSpace(t); tt == "" || strings.HasPrefix(tt, "#") {
+				cur.line, cur.blank = line+1, true
+			} else {
+				cur.blank = false
+			}
 		}
 		cur.data = append(append(cur.data, t...), '\n')
 	}

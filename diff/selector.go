@@ -55,11 +55,14 @@ func compileSelector(es api.EndpointSelector) *labelSelector {
 
 func selectorText(reqs []requirement) string {
 	if len(reqs) == 0 {
-		return "{}"
+		return ""
 	}
 	var parts []string
 	for _, r := range reqs {
-		k := r.key.Source + ":" + r.key.Key
+		k := r.key.Key
+		if r.key.Source != "" {
+			k = r.key.Source + ":" + k
+		}
 		switch r.op {
 		case slim_metav1.LabelSelectorOpIn:
 			if len(r.values) == 1 {

@@ -54,7 +54,7 @@ was observed.`,
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newLearnCmd(), newMergeCmd(), newSynthCmd(), newDemoFlowsCmd())
+	root.AddCommand(newLearnCmd(), newMergeCmd(), newSynthCmd(), newVerifyCmd(), newDiffCmd(), newDemoFlowsCmd())
 	return root
 }
 
