@@ -28,6 +28,8 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			// Real captures, shared with the package tests.
 			env.Setenv("FLOWS", mustAbs("../../testdata/flows"))
+			env.Setenv("DEMO", mustAbs("../../testdata/demo"))
+			env.Setenv("CONFORMANCE", mustAbs("../../testdata/conformance/cilium-l3l4"))
 			return nil
 		},
 	})
