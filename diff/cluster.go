@@ -51,7 +51,7 @@ type NamedPort struct {
 // labels select (all must agree, as Cilium's named-port map requires).
 // known is false when the cluster's pods were not given.
 func (c *Cluster) namedPort(server *Identity, name, proto string) (port uint16, known bool) {
-	if c == nil || len(c.Pods) == 0 {
+	if c == nil {
 		return 0, false
 	}
 	found := uint16(0)
@@ -109,7 +109,7 @@ func (ev *Evaluator) resolveService(svc api.Service, policyNS string) []*peerSel
 	} else if svc.K8sServiceSelector != nil {
 		desc = "toServices selector " + compileSelector(api.EndpointSelector(svc.K8sServiceSelector.Selector)).text
 	}
-	if ev.cluster == nil || len(ev.cluster.Services) == 0 {
+	if ev.cluster == nil {
 		return []*peerSelector{{unresolved: desc + " is not resolved (needs the cluster's Services)", text: desc}}
 	}
 	var out []*peerSelector

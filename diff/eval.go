@@ -54,6 +54,8 @@ type direction struct {
 	enforced    bool
 	defaultDeny bool
 	deny, allow []*entry
+	// defaultDenyBy is the first policy that asks for default deny.
+	defaultDenyBy *Policy
 	// policies lists every policy with an entry in this direction.
 	policies []*Policy
 }
@@ -273,8 +275,9 @@ func (ev *Evaluator) subject(id *Identity) *subjectPolicy {
 			}
 			d := &sp.dirs[b2i(e.ingress)]
 			d.enforced = true
-			if e.defaultDeny {
+			if e.defaultDeny && !d.defaultDeny {
 				d.defaultDeny = true
+				d.defaultDenyBy = e.policy
 			}
 			if e.deny {
 				d.deny = append(d.deny, e)
@@ -286,10 +289,14 @@ func (ev *Evaluator) subject(id *Identity) *subjectPolicy {
 			}
 		}
 	}
-	add(ev.global)
+	// The subject's own namespace first: when nothing allows a
+	// connection, the report names the first policy that put the
+	// direction into default deny, and the namespace's policy is the one
+	// its owners read.
 	if id.Namespace != "" {
 		add(ev.byNamespace[id.Namespace])
 	}
+	add(ev.global)
 	if id.Init {
 		for i := range sp.dirs {
 			sp.dirs[i].enforced, sp.dirs[i].defaultDeny = true, true
@@ -360,7 +367,11 @@ func (ev *Evaluator) decide(subj, peer *Identity, ingress bool, req *Request) Re
 	if !d.defaultDeny {
 		return Result{Decision: Allowed, Rule: "no-default-deny", Policy: d.policies[0], Unresolved: unresolved}
 	}
-	return Result{Decision: Denied, Rule: "default-deny", Policy: d.policies[0], Unresolved: unresolved}
+	by := d.defaultDenyBy
+	if by == nil && len(d.policies) > 0 {
+		by = d.policies[0] // reserved:init: always default deny
+	}
+	return Result{Decision: Denied, Rule: "default-deny", Policy: by, Unresolved: unresolved}
 }
 
 // matched locates what matched in an entry.

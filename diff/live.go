@@ -42,13 +42,13 @@ func RESTConfig(kubeconfig, kubeContext string) (*rest.Config, error) {
 		where += fmt.Sprintf(", context %q", kubeContext)
 	}
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
-	switch {
-	case err == nil:
-		return cfg, nil
-	case clientcmd.IsEmptyConfig(err):
+	if clientcmd.IsEmptyConfig(err) {
 		return nil, fmt.Errorf("%s: no cluster configured (give a kubeconfig file, set KUBECONFIG, or write ~/.kube/config)", where)
 	}
-	return nil, fmt.Errorf("%s: %w", where, err)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	return cfg, nil
 }
 
 // Resources of Cilium's policies.
@@ -65,10 +65,15 @@ const livePageSize = 500
 // not empty), CiliumClusterwideNetworkPolicies, and all Namespaces,
 // Services and Pods (toServices and named ports refer across
 // namespaces). Each policy is decoded as [Load] decodes a file, with
-// Source "cluster:Kind/namespace/name". Without Cilium's CRDs there are
-// no Cilium policies; a list the user may not make is an error. Policies
-// are sorted by kind, namespace and name, the cluster's objects by
-// namespace and name.
+// Source "cluster:Kind/namespace/name" ("cluster:Kind/name" for a
+// CCNP). Policies are sorted by kind, namespace and name, the cluster's
+// objects by namespace and name.
+//
+// As with [Load], objects that are not valid policies are reported in a
+// *[LoadError], returned together with the policies that are and the
+// cluster. Without Cilium's CRDs there are no Cilium policies; any other
+// failed list (one RBAC forbids, say) is an error that names the
+// resource, and nothing is returned with it.
 func LoadLive(ctx context.Context, cfg *rest.Config, namespace string) ([]*Policy, *Cluster, error) {
 	cfg = rest.CopyConfig(cfg)
 	if cfg.UserAgent == "" {

@@ -107,17 +107,6 @@ func (s *labelSelector) matches(ls labels.LabelArray) bool {
 	return true
 }
 
-// equalsValue returns the value the selector requires for key (an
-// equality or single-value In), for indexing.
-func (s *labelSelector) equalsValue(key string) (string, bool) {
-	for _, r := range s.reqs {
-		if r.key.Key == key && r.op == slim_metav1.LabelSelectorOpIn && len(r.values) == 1 {
-			return r.values[0], true
-		}
-	}
-	return "", false
-}
-
 // peerSelector is one L3 peer of a rule: a label selector (endpoints,
 // entities, nodes), a CIDR with exceptions, or an FQDN selector.
 type peerSelector struct {
