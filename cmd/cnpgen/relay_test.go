@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,8 +66,14 @@ func TestLearnFromRelayDuration(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("--duration 1.5s took %v", d)
 	}
-	if !strings.Contains(stderr, "read 200 records") {
-		t.Errorf("stderr:\n%s", stderr)
+	// The server stalls after 200 flows; how many arrived before the
+	// deadline depends on the machine's load, not on --duration.
+	m := regexp.MustCompile(`read (\d+) records`).FindStringSubmatch(stderr)
+	if m == nil {
+		t.Fatalf("no summary in stderr:\n%s", stderr)
+	}
+	if n, _ := strconv.Atoi(m[1]); n == 0 || n > 200 {
+		t.Errorf("read %d records, want 1..200\n%s", n, stderr)
 	}
 }
 
