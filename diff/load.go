@@ -248,8 +248,9 @@ func loadObject(where string, data []byte) ([]*Policy, error) {
 		return nil, nil // only comments
 	}
 	var head struct {
-		Kind  string            `json:"kind"`
-		Items []json.RawMessage `json:"items"`
+		APIVersion string            `json:"apiVersion"`
+		Kind       string            `json:"kind"`
+		Items      []json.RawMessage `json:"items"`
 	}
 	if err := yaml.Unmarshal(data, &head); err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
@@ -306,7 +307,23 @@ func loadObject(where string, data []byte) ([]*Policy, error) {
 	case "":
 		return nil, fmt.Errorf("%s: %w", where, errNoKind)
 	}
-	return nil, nil // not a policy
+	// Other kinds (Kustomizations, Deployments, …) are not policies. Kinds
+	// that would change verdicts in ways cnpgen does not model are named
+	// rather than evaluated as if they were absent.
+	if unmodelled[head.Kind] {
+		return nil, fmt.Errorf("%s: %s (%s) is not evaluated by cnpgen; remove it from the input or treat verdicts as incomplete", where, head.Kind, head.APIVersion)
+	}
+	return nil, nil
+}
+
+// unmodelled are kinds that change policy verdicts but are not evaluated:
+// CIDR groups (for cidrGroupRef) and Kubernetes' admin/cluster network
+// policies (tiers; off by default in Cilium).
+var unmodelled = map[string]bool{
+	"CiliumCIDRGroup":            true,
+	"AdminNetworkPolicy":         true,
+	"BaselineAdminNetworkPolicy": true,
+	"ClusterNetworkPolicy":       true,
 }
 
 var errNoKind = errors.New("object without a kind")

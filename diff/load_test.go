@@ -80,6 +80,23 @@ items:
 	}
 }
 
+func TestLoadKeepsGoing(t *testing.T) {
+	in := "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: bad}\n---\n" +
+		"apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: good, namespace: shop}\nspec: {endpointSelector: {}, ingress: [{}]}\n---\n" +
+		"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [a.yaml]\n"
+	ps, err := Load("f.yaml", []byte(in))
+	le, ok := err.(*LoadError)
+	if !ok || len(le.Errs) != 1 || !strings.Contains(le.Errs[0].Error(), "f.yaml:1: CiliumNetworkPolicy bad") {
+		t.Fatalf("error %v, want one LoadError for the first document", err)
+	}
+	if len(ps) != 1 || ps[0].Name != "good" {
+		t.Errorf("policies %v, want the good one", ps)
+	}
+	if _, err := Load("big.yaml", make([]byte, MaxFileSize+1)); err == nil || !strings.Contains(err.Error(), "big.yaml: ") {
+		t.Errorf("huge file: %v", err)
+	}
+}
+
 func TestLoadErrors(t *testing.T) {
 	head := "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: a, namespace: shop}\n"
 	for _, tc := range []struct{ name, in, want string }{
@@ -88,12 +105,19 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown field", head + "spec:\n  endpointSelector: {}\n  egres: []\n", `f.yaml:1: CiliumNetworkPolicy: error unmarshaling JSON: while decoding JSON: json: unknown field "egres"`},
 		{"no spec", head, "f.yaml:1: CiliumNetworkPolicy a: neither spec nor specs"},
 		{"sanitize", head + "spec:\n  endpointSelector: {}\n  egress: [{toPorts: [{ports: [{port: \"70000\", protocol: TCP}]}]}]\n", "f.yaml:1: CiliumNetworkPolicy a: spec: "},
+		{"schema", head + "spec:\n  endpointSelector: {}\n  egress: [{toEntities: [world-ipv4]}]\n", "f.yaml:1: CiliumNetworkPolicy a: rejected by the CRD schema: "},
+		{"port as a number", head + "spec:\n  endpointSelector: {}\n  egress: [{toPorts: [{ports: [{port: 80}]}]}]\n", "f.yaml:1: CiliumNetworkPolicy"},
+		{"unmodelled kind", "apiVersion: cilium.io/v2\nkind: CiliumCIDRGroup\nmetadata: {name: g}\n", "f.yaml:1: CiliumCIDRGroup (cilium.io/v2) is not evaluated"},
+		{"comment before", "# a comment\n\n" + head, "f.yaml:3: CiliumNetworkPolicy a: neither spec nor specs"},
 		{"second document", "---\n" + head + "spec: {endpointSelector: {}, ingress: [{}]}\n---\nkind: CiliumNetworkPolicy\nspec: [\n", "f.yaml:7: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load("f.yaml", []byte(tc.in))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want %q", err, tc.want)
+			}
+			if _, ok := err.(*LoadError); !ok {
+				t.Errorf("error %T, want *LoadError", err)
 			}
 		})
 	}
