@@ -347,3 +347,17 @@ func validateSchema(obj map[string]any) string {
 	}
 	return "rejected by the CRD schema: " + errs.ToAggregate().Error()
 }
+
+// UsesFQDN reports whether any policy has a toFQDNs rule.
+func UsesFQDN(ps []*Policy) bool {
+	for _, p := range ps {
+		for _, r := range p.Rules {
+			for _, e := range r.Egress {
+				if len(e.ToFQDNs) > 0 {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}

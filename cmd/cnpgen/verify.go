@@ -81,6 +81,10 @@ type skippedLine struct {
 	Source  string `json:"source,omitempty"`
 }
 
+// clusterSample is how many flows tell the cluster name when nothing
+// else needs a first pass over the input.
+const clusterSample = 10000
+
 type verifyCounts struct {
 	allowed, denied, skipped, malformed int
 }
@@ -130,9 +134,14 @@ func (o *verifyOptions) run(cmd *cobra.Command) error {
 		// The DNS proxy's cache outlives any capture: names resolved
 		// anywhere in the input files count for all their flows (stdin is
 		// read once, so there only answers seen before a flow count).
+		// Without toFQDNs rules only the cluster name is wanted, and the
+		// first flows tell it; with --cluster-name nothing is.
+		needNames, needCluster := diff.UsesFQDN(l.policies), o.pf.clusterName == ""
 		clusters := map[string]bool{}
+		seen := 0
+		errEnough := errors.New("enough")
 		for _, in := range o.inputs {
-			if in == "-" {
+			if in == "-" || !needNames && (!needCluster || seen >= clusterSample) {
 				continue
 			}
 			src, err := learn.OpenFile(in, nil)
@@ -140,18 +149,22 @@ func (o *verifyOptions) run(cmd *cobra.Command) error {
 				return fmt.Errorf("input: %w", err)
 			}
 			err = eachEvent(cmd, src, func(e learn.Event) error {
-				if e.Kind == learn.EventFlow {
-					names.Observe(e.Flow)
-					for _, ep := range []*learn.Endpoint{&e.Flow.Source, &e.Flow.Destination} {
-						if ep.Cluster != "" {
-							clusters[ep.Cluster] = true
-						}
+				if e.Kind != learn.EventFlow {
+					return nil
+				}
+				names.Observe(e.Flow)
+				for _, ep := range []*learn.Endpoint{&e.Flow.Source, &e.Flow.Destination} {
+					if ep.Cluster != "" {
+						clusters[ep.Cluster] = true
 					}
+				}
+				if seen++; !needNames && seen >= clusterSample {
+					return errEnough
 				}
 				return nil
 			})
 			src.Close()
-			if err != nil {
+			if err != nil && err != errEnough {
 				return err
 			}
 		}
