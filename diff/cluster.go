@@ -28,7 +28,7 @@ type Namespace struct {
 type Service struct {
 	Namespace, Name string
 	Labels          map[string]string
-	// Selector is nil for a Service without a selector.
+	// Selector is empty for a Service without a selector.
 	Selector map[string]string
 }
 
@@ -118,7 +118,7 @@ func (ev *Evaluator) resolveService(svc api.Service, policyNS string) []*peerSel
 		if !serviceMatches(svc, s) {
 			continue
 		}
-		if s.Selector == nil {
+		if len(s.Selector) == 0 {
 			out = append(out, &peerSelector{unresolved: fmt.Sprintf("%s: Service %s/%s has no selector; its endpoints are not read", desc, s.Namespace, s.Name), text: desc})
 			continue
 		}

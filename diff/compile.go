@@ -145,7 +145,10 @@ func (ev *Evaluator) ruleEntries(p *Policy, r *api.Rule, subject *labelSelector,
 	}
 	for i, eg := range r.EgressDeny {
 		e := &entry{deny: true, defaultDeny: egressDD, where: fmt.Sprintf("%segressDeny[%d]", prefix, i), rule: ruleIdx, item: i}
-		e.l3, e.l3Nil = ev.l3(eg.ToEndpoints, eg.ToNodes, eg.ToEntities, eg.ToCIDR, eg.ToCIDRSet, nil, eg.ToServices, ns, len(eg.ToGroups) > 0)
+		// The agent resolves toServices in egress rules only
+		// (pkg/policy/k8s/service.go processRule): in egressDeny it
+		// leaves no peer, so toPorts then deny every peer.
+		e.l3, e.l3Nil = ev.l3(eg.ToEndpoints, eg.ToNodes, eg.ToEntities, eg.ToCIDR, eg.ToCIDRSet, nil, nil, ns, len(eg.ToGroups) > 0)
 		var err error
 		e.l4, err = compilePorts(denyPorts(eg.ToPorts), eg.ICMPs)
 		if err := add(e, err); err != nil {

@@ -346,6 +346,9 @@ func (ev *Evaluator) decide(subj, peer *Identity, ingress bool, req *Request) Re
 		if allowedBy == nil {
 			allowedBy, first = e, m
 		}
+		if req.HTTP == nil && req.DNSQuery == "" {
+			break // the first allow decides; L7 needs them all
+		}
 		if m.pr == nil || !m.pr.hasL7 {
 			l7Wildcard = true
 		} else {
@@ -361,7 +364,9 @@ func (ev *Evaluator) decide(subj, peer *Identity, ingress bool, req *Request) Re
 		}
 		return r
 	}
-	if ingress && peer.Host && d.defaultDeny {
+	// allow-localhost is added with the direction's rules: an init
+	// endpoint that no rule selects gets none (computePolicyEnforcementAndRules).
+	if ingress && peer.Host && d.defaultDeny && len(d.policies) > 0 {
 		return Result{Decision: Allowed, Rule: "allow-localhost", Unresolved: unresolved}
 	}
 	if !d.defaultDeny {
@@ -380,7 +385,9 @@ type matched struct {
 	peer, portRule, port int
 }
 
-// match reports whether entry e covers the peer and port.
+// match reports whether entry e covers the peer and port. Ports are
+// checked first: they are cheaper than selectors, and a peer that cannot
+// be resolved only matters on a port the rule covers.
 func (ev *Evaluator) match(e *entry, peer *Identity, ingress bool, req *Request, unresolved *[]string) (matched, bool) {
 	m := matched{peer: -1, portRule: -1, port: -1}
 	if e.l3 == nil {
@@ -389,31 +396,35 @@ func (ev *Evaluator) match(e *entry, peer *Identity, ingress bool, req *Request,
 	if len(e.l3) == 0 && len(e.l4) == 0 {
 		return m, false // "ingress: [{}]" enforces but allows nothing
 	}
-	if len(e.l3) > 0 {
-		for i, p := range e.l3 {
-			if p.unresolved != "" {
-				*unresolved = appendOnce(*unresolved, e.policy.Ref()+" "+e.where+": "+p.unresolved)
-				continue
+	if len(e.l4) > 0 {
+		found := false
+		for i := range e.l4 {
+			pr := &e.l4[i]
+			for j, pp := range pr.ports {
+				if ev.portMatches(pp, req, req.Dst, ingress, e, unresolved) {
+					m.pr, m.portRule, m.port, found = pr, i, j, true
+					break
+				}
 			}
-			if p.matches(peer) {
-				m.peer = i
+			if found {
 				break
 			}
 		}
-		if m.peer < 0 {
+		if !found {
 			return m, false
 		}
 	}
-	if len(e.l4) == 0 {
-		return m, true // L3-only: every protocol and port
+	if len(e.l3) == 0 {
+		return m, true // any peer
 	}
-	for i := range e.l4 {
-		pr := &e.l4[i]
-		for j, pp := range pr.ports {
-			if ev.portMatches(pp, req, req.Dst, ingress, e, unresolved) {
-				m.pr, m.portRule, m.port = pr, i, j
-				return m, true
-			}
+	for i, p := range e.l3 {
+		if p.unresolved != "" {
+			*unresolved = appendOnce(*unresolved, e.policy.Ref()+" "+e.where+": "+p.unresolved)
+			continue
+		}
+		if p.matches(peer) {
+			m.peer = i
+			return m, true
 		}
 	}
 	return m, false

@@ -181,7 +181,7 @@ func Load(name string, data []byte) ([]*Policy, error) {
 		if len(bytes.TrimSpace(doc.data)) == 0 {
 			continue
 		}
-		ps, es := loadDoc(fmt.Sprintf("%s:%d", name, doc.line), doc.data)
+		ps, es := loadDoc(fmt.Sprintf("%s:%d", name, doc.line), doc.data, false)
 		out = append(out, ps...)
 		errs = append(errs, es...)
 	}
@@ -227,8 +227,8 @@ func splitDocuments(data []byte) []document {
 	return append(docs, cur)
 }
 
-func loadDoc(where string, data []byte) ([]*Policy, []error) {
-	ps, err := loadObject(where, data)
+func loadDoc(where string, data []byte, inList bool) ([]*Policy, []error) {
+	ps, err := loadObjectIn(where, data, inList)
 	if le, ok := err.(*LoadError); ok {
 		return ps, le.Errs
 	}
@@ -240,6 +240,12 @@ func loadDoc(where string, data []byte) ([]*Policy, []error) {
 
 // loadObject loads one object (a List's errors come as a *LoadError).
 func loadObject(where string, data []byte) ([]*Policy, error) {
+	return loadObjectIn(where, data, false)
+}
+
+// loadObjectIn loads an object, which is an item of a List if inList:
+// Lists do not nest (and nesting them would cost time quadratic in depth).
+func loadObjectIn(where string, data []byte, inList bool) ([]*Policy, error) {
 	var obj map[string]any
 	if err := yaml.Unmarshal(data, &obj); err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
@@ -257,10 +263,13 @@ func loadObject(where string, data []byte) ([]*Policy, error) {
 	}
 	switch head.Kind {
 	case "List", KindCNP + "List", KindCCNP + "List", KindNetworkPolicy + "List":
+		if inList {
+			return nil, fmt.Errorf("%s: a %s inside a List", where, head.Kind)
+		}
 		var out []*Policy
 		var errs []error
 		for i, it := range head.Items {
-			ps, es := loadDoc(fmt.Sprintf("%s: items[%d]", where, i), it)
+			ps, es := loadDoc(fmt.Sprintf("%s: items[%d]", where, i), it, true)
 			out = append(out, ps...)
 			errs = append(errs, es...)
 		}
