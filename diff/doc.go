@@ -1,4 +1,12 @@
-// Package diff evaluates policies against observed traffic. So far it
-// holds the policy loader that verify and diff read files, directories
-// and stdin with; the evaluator builds on it.
+// Package diff decides whether policies allow connections, the way
+// Cilium v1.20.2 does, and compares policy sets with observed traffic.
+//
+// [Load] and [LoadPaths] read CiliumNetworkPolicies,
+// CiliumClusterwideNetworkPolicies and Kubernetes NetworkPolicies from
+// files (checked with Sanitize and Cilium's CRD schema); [LoadLive] reads
+// them, and the Services and Pods toServices and named ports need, from a
+// cluster. [NewEvaluator] compiles them and [Evaluator.Evaluate] decides a
+// [Request] on both ends; testdata/conformance holds Cilium's own verdicts
+// that it reproduces. [Analyze] turns a learned graph into a [Report]:
+// denied-but-needed, allowed-but-unused, drift, attribution mismatches.
 package diff
