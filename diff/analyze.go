@@ -72,10 +72,21 @@ type DeniedFinding struct {
 	Policy string `json:"policy,omitempty"`
 	Rule   string `json:"rule"`
 	Source string `json:"source,omitempty"`
+	// DeniedBy lists each denying end (Policy, Rule and Source repeat
+	// the first).
+	DeniedBy []Decider `json:"denied_by,omitempty"`
 	// Requests lists L7 requests denied while the connection is allowed.
 	Requests []string `json:"l7_requests,omitempty"`
 	// Fix is the rule cnpgen synth writes for the edge.
 	Fix string `json:"fix,omitempty"`
+}
+
+// Decider is the policy and rule that decided one end.
+type Decider struct {
+	Side   string `json:"side"`
+	Policy string `json:"policy,omitempty"`
+	Rule   string `json:"rule"`
+	Source string `json:"source,omitempty"`
 }
 
 // UnusedFinding is a rule, or a peer or port of a rule, that no
@@ -240,18 +251,29 @@ func deniedFinding(g *learn.Graph, e *learn.Edge, v Verdict, req *Request, obser
 		Edge: EdgeName(g, e), From: peerName(g.Peer(e.From)), To: peerName(g.Peer(e.To)), Port: PortName(e.Proto, e.Port),
 		Flows: e.Flows, First: e.First, Last: e.Last, Observed: observedAs, Verdicts: maps.Clone(e.Verdicts),
 	}
-	res := v.Egress
-	switch {
-	case v.Egress.Decision == Denied && v.Ingress.Decision == Denied:
-		f.Side = "both"
-	case v.Egress.Decision == Denied:
-		f.Side = "egress"
-	default:
-		f.Side, res = "ingress", v.Ingress
+	for _, side := range []struct {
+		name string
+		res  Result
+	}{{"egress", v.Egress}, {"ingress", v.Ingress}} {
+		if side.res.Decision != Denied {
+			continue
+		}
+		d := Decider{Side: side.name, Rule: side.res.Rule}
+		if p := side.res.Policy; p != nil {
+			d.Policy, d.Source = p.Ref(), p.Source
+			if side.res.by != nil {
+				d.Source = p.RuleSource(side.res.Rule)
+			}
+		}
+		f.DeniedBy = append(f.DeniedBy, d)
 	}
-	f.Rule = res.Rule
-	if res.Policy != nil {
-		f.Policy, f.Source = res.Policy.Ref(), res.Policy.Source
+	if len(f.DeniedBy) == 2 {
+		f.Side = "both"
+	} else if len(f.DeniedBy) == 1 {
+		f.Side = f.DeniedBy[0].Side
+	}
+	if len(f.DeniedBy) > 0 {
+		f.Policy, f.Rule, f.Source = f.DeniedBy[0].Policy, f.DeniedBy[0].Rule, f.DeniedBy[0].Source
 	}
 	if fix != nil {
 		var parts []string
@@ -361,13 +383,13 @@ func unused(ev *Evaluator, u use, observed []*Identity, hubbleUses map[string]in
 			continue // denies, and items that allow nothing
 		}
 		if !u.entries[e] {
-			out = append(out, UnusedFinding{Kind: "rule", Policy: p.Ref(), Source: p.Source, Rule: e.where, Peer: peersText(e), Port: portsText(e), HubbleUses: hubbleUses[hubbleRef(p)]})
+			out = append(out, UnusedFinding{Kind: "rule", Policy: p.Ref(), Source: p.RuleSource(e.where), Rule: e.where, Peer: peersText(e), Port: portsText(e), HubbleUses: hubbleUses[hubbleRef(p)]})
 			continue
 		}
 		if len(e.l3) > 1 {
 			for i, ps := range e.l3 {
 				if !u.peers[[2]any{e, i}] {
-					out = append(out, UnusedFinding{Kind: "peer", Policy: p.Ref(), Source: p.Source, Rule: e.where, Peer: ps.text})
+					out = append(out, UnusedFinding{Kind: "peer", Policy: p.Ref(), Source: p.RuleSource(e.where), Rule: e.where, Peer: ps.text})
 				}
 			}
 		}
@@ -379,7 +401,7 @@ func unused(ev *Evaluator, u use, observed []*Identity, hubbleUses map[string]in
 			for i, pr := range e.l4 {
 				for j, pp := range pr.ports {
 					if !u.ports[[3]any{e, i, j}] {
-						out = append(out, UnusedFinding{Kind: "port", Policy: p.Ref(), Source: p.Source, Rule: e.where, Port: pp.String()})
+						out = append(out, UnusedFinding{Kind: "port", Policy: p.Ref(), Source: p.RuleSource(e.where), Rule: e.where, Port: pp.String()})
 					}
 				}
 			}

@@ -77,7 +77,9 @@ func (r *Report) writeText(w io.Writer) error {
 			if len(f.Requests) > 0 {
 				fmt.Fprintf(tw, "    connection allowed; L7 requests denied: %s\n", strings.Join(f.Requests, ", "))
 			} else {
-				fmt.Fprintf(tw, "    denied at %s by %s\n", f.Side, decidedBy(f.Policy, f.Rule, f.Source))
+				for _, d := range f.DeniedBy {
+					fmt.Fprintf(tw, "    denied at %s by %s\n", d.Side, decidedBy(d.Policy, d.Rule, d.Source))
+				}
 			}
 			if f.Fix != "" {
 				fmt.Fprintf(tw, "    fix:\n")
@@ -240,14 +242,17 @@ func (r *Report) writeGitHub(w io.Writer) error {
 		b.WriteString("::" + ghData(msg) + "\n")
 	}
 	for _, f := range r.DeniedButNeeded {
-		msg := fmt.Sprintf("%s (observed %s, %d flows, last %s) is denied at %s by %s", f.Edge, f.Observed, f.Flows, ts(f.Last), f.Side, decidedBy(f.Policy, f.Rule, ""))
 		if len(f.Requests) > 0 {
-			msg = fmt.Sprintf("%s: L7 requests denied: %s", f.Edge, strings.Join(f.Requests, ", "))
+			annotate("error", "denied but needed", f.Source, fmt.Sprintf("%s: L7 requests denied: %s", f.Edge, strings.Join(f.Requests, ", ")))
+			continue
 		}
-		if f.Fix != "" {
-			msg += "\nfix:\n" + f.Fix
+		for _, d := range f.DeniedBy {
+			msg := fmt.Sprintf("%s (observed %s, %d flows, last %s) is denied at %s by %s", f.Edge, f.Observed, f.Flows, ts(f.Last), d.Side, decidedBy(d.Policy, d.Rule, ""))
+			if f.Fix != "" {
+				msg += "\nfix:\n" + f.Fix
+			}
+			annotate("error", "denied but needed", d.Source, msg)
 		}
-		annotate("error", "denied but needed", f.Source, msg)
 	}
 	for _, f := range r.Drift {
 		annotate("error", "drift", "", fmt.Sprintf("%s: %s with --policies, %s with --against", f.Edge, f.Policies, f.Against))

@@ -43,6 +43,10 @@ type Policy struct {
 
 	// hasSpec says Rules[0] came from spec, the rest from specs.
 	hasSpec bool
+	// file, doc and docStart locate the document, for RuleSource.
+	file     string
+	doc      []byte
+	docStart int
 }
 
 // rulePath names rule i as the manifest does: "spec" or "specs[N]".
@@ -182,6 +186,10 @@ func Load(name string, data []byte) ([]*Policy, error) {
 			continue
 		}
 		ps, es := loadDoc(fmt.Sprintf("%s:%d", name, doc.line), doc.data, false)
+		if len(ps) == 1 && ps[0].Source == fmt.Sprintf("%s:%d", name, doc.line) {
+			// Not a List item: rules can be located in the document.
+			ps[0].file, ps[0].doc, ps[0].docStart = name, doc.data, doc.start
+		}
 		out = append(out, ps...)
 		errs = append(errs, es...)
 	}
@@ -193,6 +201,7 @@ func Load(name string, data []byte) ([]*Policy, error) {
 
 type document struct {
 	line  int
+	start int // the line data starts at
 	data  []byte
 	blank bool // only blank and comment lines so far
 }
@@ -201,7 +210,7 @@ type document struct {
 // document starts.
 func splitDocuments(data []byte) []document {
 	var docs []document
-	cur := document{line: 1}
+	cur := document{line: 1, start: 1}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, 64<<20)
 	line := 0
@@ -210,7 +219,7 @@ func splitDocuments(data []byte) []document {
 		t := sc.Text()
 		if strings.HasPrefix(t, "---") && strings.TrimSpace(strings.SplitN(t[3:], "#", 2)[0]) == "" {
 			docs = append(docs, cur)
-			cur = document{line: line + 1}
+			cur = document{line: line + 1, start: line + 1}
 			continue
 		}
 		if len(cur.data) == 0 || cur.blank {

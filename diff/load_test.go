@@ -122,3 +122,48 @@ func TestLoadErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestRuleSource(t *testing.T) {
+	in := `# comment
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: a, namespace: shop}
+spec:
+  endpointSelector: {}
+  ingress:
+  - {}
+specs:
+- endpointSelector: {}
+  egress:
+  - toEntities: [world]
+  - toEntities: [host]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: np, namespace: shop}
+spec:
+  podSelector: {}
+  ingress:
+  - from:
+    - podSelector: {}
+    - namespaceSelector: {}
+`
+	ps, err := Load("f.yaml", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		p           *Policy
+		where, want string
+	}{
+		{ps[0], "spec.ingress[0]", "f.yaml:8"},
+		{ps[0], "specs[0].egress[1]", "f.yaml:13"},
+		{ps[0], "default-deny", "f.yaml:2"},
+		{ps[0], "specs[3].egress[0]", "f.yaml:2"},
+		{ps[1], "spec.ingress[0].from[1]", "f.yaml:23"},
+	} {
+		if got := tc.p.RuleSource(tc.where); got != tc.want {
+			t.Errorf("%s %s: %s, want %s", tc.p.Name, tc.where, got, tc.want)
+		}
+	}
+}
