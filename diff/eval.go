@@ -358,8 +358,12 @@ func (ev *Evaluator) decide(subj, peer *Identity, ingress bool, req *Request) Re
 	if allowedBy != nil {
 		r := Result{Decision: Allowed, Policy: allowedBy.policy, Rule: allowedBy.where, Unresolved: unresolved, by: allowedBy, peer: first.peer, portRule: first.portRule, port: first.port}
 		if !l7Wildcard && (req.HTTP != nil || req.DNSQuery != "") {
-			if e := l7Decide(l7Rules, req); e != "" {
+			denied, unknown := l7Decide(l7Rules, req)
+			if denied {
 				r.Decision, r.L7 = Denied, true
+			}
+			if unknown {
+				r.Unresolved = appendOnce(r.Unresolved, "HTTP header rules not evaluated: the request's headers were not observed")
 			}
 		}
 		return r
@@ -475,33 +479,37 @@ func appendOnce(s []string, v string) []string {
 }
 
 // l7Decide checks an L7 request against the L7 rules of the port rules
-// that allowed the connection: any rule allowing it is enough. It returns
-// "" when allowed.
-func l7Decide(rules []*portRule, req *Request) string {
+// that allowed the connection: any rule allowing it is enough. A rule
+// that requires headers matches when the headers were not observed
+// (unknown is then set): an unknown is reported, not guessed denied.
+func l7Decide(rules []*portRule, req *Request) (denied, unknown bool) {
 	for _, pr := range rules {
 		if req.HTTP != nil {
 			if len(pr.http) == 0 {
-				return "" // DNS rules on this port do not restrict HTTP
+				return false, false // DNS rules on this port do not restrict HTTP
 			}
 			for _, h := range pr.http {
 				if h.matches(req.HTTP) {
-					return ""
+					if len(h.headers) > 0 && req.HTTP.Headers == nil {
+						return false, true
+					}
+					return false, false
 				}
 			}
 		}
 		if req.DNSQuery != "" {
 			if len(pr.dns) == 0 {
-				return ""
+				return false, false
 			}
 			q := fqdnName(req.DNSQuery)
 			for _, d := range pr.dns {
 				if d.re.MatchString(q) {
-					return ""
+					return false, false
 				}
 			}
 		}
 	}
-	return "l7"
+	return true, false
 }
 
 func (h *httpMatcher) matches(r *HTTPRequest) bool {
@@ -513,6 +521,9 @@ func (h *httpMatcher) matches(r *HTTPRequest) bool {
 	}
 	if h.host != nil && !h.host.MatchString(r.Host) {
 		return false
+	}
+	if r.Headers == nil {
+		return true // not observed: the caller reports it
 	}
 	for _, hd := range h.headers {
 		name, value, hasValue := strings.Cut(hd, ":")

@@ -1496,3 +1496,40 @@ spec:
 		},
 	})
 }
+
+func TestEvalHTTPHeaders(t *testing.T) {
+	ev := newTestEvaluator(t, `
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: api, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {app: api}}
+  ingress:
+  - toPorts:
+    - ports: [{port: "8080", protocol: TCP}]
+      rules:
+        http:
+        - method: GET
+          headers: ["X-Token: s3cret", "X-Trace"]
+`, nil)
+	src, dst := pod("shop", "web"), pod("shop", "api")
+	for _, tc := range []struct {
+		name       string
+		headers    map[string]string
+		allowed    bool
+		unresolved bool
+	}{
+		{"both headers", map[string]string{"x-token": "s3cret", "x-trace": "1"}, true, false},
+		{"wrong value", map[string]string{"x-token": "nope", "x-trace": "1"}, false, false},
+		{"missing header", map[string]string{"x-token": "s3cret"}, false, false},
+		{"headers not observed", nil, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := ev.Evaluate(&Request{Src: src, Dst: dst, Proto: learn.ProtoTCP, Port: 8080,
+				HTTP: &HTTPRequest{Method: "GET", Path: "/", Headers: tc.headers}})
+			if v.Allowed != tc.allowed || (len(v.Ingress.Unresolved) > 0) != tc.unresolved {
+				t.Errorf("allowed %v unresolved %v, want %v %v", v.Allowed, v.Ingress.Unresolved, tc.allowed, tc.unresolved)
+			}
+		})
+	}
+}

@@ -58,6 +58,7 @@ func RequestFromFlow(f *learn.Flow) (*Request, string) {
 	if f.L7 != nil {
 		if h := f.L7.HTTP; h != nil {
 			req.HTTP = httpRequest(h.Method, h.URL)
+			req.HTTP.Headers = h.Headers
 		}
 		if d := f.L7.DNS; d != nil {
 			req.DNSQuery = d.Query

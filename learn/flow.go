@@ -145,6 +145,9 @@ type HTTP struct {
 	Method string
 	URL    string
 	Code   uint32
+	// Headers are the request headers Hubble shows (lower-case names),
+	// nil when it shows none.
+	Headers map[string]string
 }
 
 // DNS is a DNS request or response seen by the DNS proxy.

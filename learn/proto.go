@@ -234,6 +234,12 @@ func l7FromProto(l7 *flowpb.Layer7) (*L7, error) {
 	out := &L7{Type: l7.GetType()}
 	if h := l7.GetHttp(); h != nil {
 		out.HTTP = &HTTP{Method: h.GetMethod(), URL: h.GetUrl(), Code: h.GetCode()}
+		if hs := h.GetHeaders(); len(hs) > 0 {
+			out.HTTP.Headers = make(map[string]string, len(hs))
+			for _, hd := range hs {
+				out.HTTP.Headers[strings.ToLower(hd.GetKey())] = hd.GetValue()
+			}
+		}
 	}
 	if d := l7.GetDns(); d != nil {
 		out.DNS = &DNS{Query: d.GetQuery(), RCode: d.GetRcode(), QTypes: d.GetQtypes()}
