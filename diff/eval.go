@@ -42,6 +42,7 @@ type Evaluator struct {
 
 	mu       sync.Mutex
 	subjects map[string]*subjectPolicy
+	verdicts map[verdictKey]Verdict
 }
 
 // subjectPolicy is what applies to one identity: the entries selecting
@@ -71,6 +72,7 @@ func NewEvaluator(policies []*Policy, opts Options) (*Evaluator, error) {
 		policies:    policies,
 		byNamespace: map[string][]*entry{},
 		subjects:    map[string]*subjectPolicy{},
+		verdicts:    map[verdictKey]Verdict{},
 	}
 	if ev.clusterName == "" {
 		ev.clusterName = "default"
@@ -250,15 +252,46 @@ func (r Result) Ref() string {
 	return r.Policy.Ref() + " " + r.Rule
 }
 
-// Evaluate decides a request.
+// Evaluate decides a request. Verdicts of L3/L4 requests are cached by
+// identity, protocol and port: the flows of a capture repeat a few
+// thousand such combinations. The Results' slices are shared: read only.
 func (ev *Evaluator) Evaluate(req *Request) Verdict {
+	l4 := req.HTTP == nil && req.DNSQuery == ""
+	k := verdictKey{req.Src.key, req.Dst.key, req.Dst.Pod, req.Proto, req.Port}
+	if l4 {
+		ev.mu.Lock()
+		v, ok := ev.verdicts[k]
+		ev.mu.Unlock()
+		if ok {
+			return v
+		}
+	}
 	v := Verdict{
 		Egress:  ev.decide(req.Src, req.Dst, false, req),
 		Ingress: ev.decide(req.Dst, req.Src, true, req),
 	}
 	v.Allowed = v.Egress.Decision != Denied && v.Ingress.Decision != Denied
+	if l4 {
+		ev.mu.Lock()
+		if len(ev.verdicts) >= maxCached {
+			clear(ev.verdicts)
+		}
+		ev.verdicts[k] = v
+		ev.mu.Unlock()
+	}
 	return v
 }
+
+type verdictKey struct {
+	src, dst string
+	// dstPod matters for named ports, which resolve on the server's pod.
+	dstPod string
+	proto  learn.Protocol
+	port   uint16
+}
+
+// maxCached bounds each cache; when full it starts over.
+const maxCached = 1 << 20
 
 func (ev *Evaluator) subject(id *Identity) *subjectPolicy {
 	ev.mu.Lock()
@@ -303,7 +336,7 @@ func (ev *Evaluator) subject(id *Identity) *subjectPolicy {
 		}
 	}
 	ev.mu.Lock()
-	if len(ev.subjects) > 1<<20 {
+	if len(ev.subjects) >= maxCached {
 		clear(ev.subjects)
 	}
 	ev.subjects[id.key] = sp

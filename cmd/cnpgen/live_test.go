@@ -73,6 +73,9 @@ func TestDiffLive(t *testing.T) {
 	for _, r := range []*diff.Report{files, live} {
 		for i := range r.DeniedButNeeded {
 			r.DeniedButNeeded[i].Source = ""
+			for j := range r.DeniedButNeeded[i].DeniedBy {
+				r.DeniedButNeeded[i].DeniedBy[j].Source = ""
+			}
 		}
 		for i := range r.AllowedButUnused {
 			r.AllowedButUnused[i].Source = ""

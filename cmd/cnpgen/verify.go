@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -334,7 +335,7 @@ func lineOf(v diff.Verdict) verifyLine {
 	if v.Egress.L7 || v.Ingress.L7 {
 		line.L7 = "denied"
 	}
-	line.Unresolved = append(v.Egress.Unresolved, v.Ingress.Unresolved...)
+	line.Unresolved = slices.Concat(v.Egress.Unresolved, v.Ingress.Unresolved)
 	return line
 }
 
