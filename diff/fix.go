@@ -3,6 +3,7 @@ package diff
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"sigs.k8s.io/yaml"
 
@@ -11,38 +12,54 @@ import (
 )
 
 // Fixer proposes, for a denied connection, the rule cnpgen synth writes
-// for it: the graph is synthesised once (every namespace, denied edges
-// included), and the rule of the subject's policy that allows the
-// connection is the fix.
+// for it: the graph is synthesised (every namespace, denied edges
+// included) on the first call, and the rule of the subject's policy that
+// allows the connection is the fix.
 type Fixer struct {
-	ev *Evaluator
+	g           *learn.Graph
+	clusterName string
+	once        sync.Once
+	ev          *Evaluator
+	err         error
 }
 
-// NewFixer synthesises g.
-func NewFixer(g *learn.Graph, clusterName string) (*Fixer, error) {
-	res, err := synth.Synthesize(g, synth.Options{IncludeSystem: true, IncludeDenied: true, Version: "fix"})
+// NewFixer returns a Fixer for g; nothing is synthesised until needed.
+func NewFixer(g *learn.Graph, clusterName string) *Fixer {
+	return &Fixer{g: g, clusterName: clusterName}
+}
+
+// Err reports why no fix could be proposed, if synthesis failed.
+func (f *Fixer) Err() error { return f.err }
+
+func (f *Fixer) synthesize() {
+	res, err := synth.Synthesize(f.g, synth.Options{IncludeSystem: true, IncludeDenied: true, Version: "fix"})
 	if err != nil {
-		return nil, err
+		f.err = err
+		return
 	}
 	data, err := synth.YAML(res.Policies)
 	if err != nil {
-		return nil, err
+		f.err = err
+		return
 	}
 	ps, err := Load("synth", data)
 	if err != nil {
-		return nil, fmt.Errorf("synthesised policies: %w", err)
+		f.err = fmt.Errorf("synthesised policies: %w", err)
+		return
 	}
-	ev, err := NewEvaluator(ps, Options{ClusterName: clusterName})
-	if err != nil {
-		return nil, fmt.Errorf("synthesised policies: %w", err)
+	if f.ev, err = NewEvaluator(ps, Options{ClusterName: f.clusterName}); err != nil {
+		f.err = fmt.Errorf("synthesised policies: %w", err)
 	}
-	return &Fixer{ev: ev}, nil
 }
 
 // Fix returns the YAML of the rule that allows req on one side ("egress"
 // at the client, "ingress" at the server), with a comment naming the
 // policy it belongs to; "" if synth has no such rule.
 func (f *Fixer) Fix(req *Request, side string) string {
+	f.once.Do(f.synthesize)
+	if f.ev == nil {
+		return ""
+	}
 	v := f.ev.Evaluate(req)
 	res := v.Egress
 	if side == "ingress" {

@@ -147,15 +147,15 @@ func (o *diffOptions) run(cmd *cobra.Command) error {
 			return fmt.Errorf("--against: %w", err)
 		}
 	}
+	var fx *diff.Fixer
 	if !o.noFix {
-		fx, err := diff.NewFixer(g, o.pf.cluster(cluster))
-		if err != nil {
-			fmt.Fprintf(stderr, "warning: no fixes: %v\n", err)
-		} else {
-			opts.Fix = fx.Fix
-		}
+		fx = diff.NewFixer(g, o.pf.cluster(cluster))
+		opts.Fix = fx.Fix
 	}
 	rep := diff.Analyze(ev, g, opts)
+	if fx != nil && fx.Err() != nil {
+		fmt.Fprintf(stderr, "warning: no fixes proposed: %v\n", fx.Err())
+	}
 	for _, inv := range l.invalid {
 		rep.Unresolved = append(rep.Unresolved, "invalid policy skipped: "+inv)
 	}
