@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 
 	"github.com/cnpgen/cnpgen/internal/flowgen"
+	"github.com/cnpgen/cnpgen/internal/testseed"
 	"github.com/cnpgen/cnpgen/learn"
 	"github.com/cnpgen/cnpgen/synth"
 )
@@ -24,22 +24,8 @@ import (
 // policy are not, and for every pair of observed workloads and every port
 // observed on the server, what was not learned is denied.
 
-func testSeed(t *testing.T) uint64 {
-	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("TEST_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("TEST_SEED: %v", err)
-		}
-		seed = v
-	}
-	t.Logf("TEST_SEED=%d", seed)
-	return seed
-}
-
 func TestRoundTripRandomGraphs(t *testing.T) {
-	seed := testSeed(t)
+	seed := testseed.Seed(t)
 	for i := range 20 {
 		r := rand.New(rand.NewPCG(seed, uint64(i)))
 		g := learn.NewGraph()

@@ -4,31 +4,15 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	"github.com/google/go-cmp/cmp"
-)
 
-// testSeed returns the seed for randomised tests: TEST_SEED if set, else
-// the current time. It is logged so a failure can be replayed.
-func testSeed(t *testing.T) uint64 {
-	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("TEST_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("TEST_SEED: %v", err)
-		}
-		seed = v
-	}
-	t.Logf("TEST_SEED=%d", seed)
-	return seed
-}
+	"github.com/cnpgen/cnpgen/internal/testseed"
+)
 
 // randomFlows returns n flows between a fixed set of endpoints, with
 // random ports, verdicts, L7 detail and times.
@@ -85,7 +69,7 @@ func graphOf(t *testing.T, flows []*flowpb.Flow) *Graph {
 }
 
 func TestMergeProperties(t *testing.T) {
-	r := rand.New(rand.NewPCG(testSeed(t), 0))
+	r := rand.New(rand.NewPCG(testseed.Seed(t), 0))
 	for i := range 50 {
 		a := graphOf(t, randomFlows(r, r.IntN(60)))
 		b := graphOf(t, randomFlows(r, r.IntN(60)))
@@ -127,7 +111,7 @@ func TestMergeProperties(t *testing.T) {
 }
 
 func TestGraphRoundTrip(t *testing.T) {
-	r := rand.New(rand.NewPCG(testSeed(t), 1))
+	r := rand.New(rand.NewPCG(testseed.Seed(t), 1))
 	for range 20 {
 		g := graphOf(t, randomFlows(r, 200))
 		enc := g.Encode()
@@ -143,7 +127,7 @@ func TestGraphRoundTrip(t *testing.T) {
 
 func TestLearnOrderIndependent(t *testing.T) {
 	// Learning the same sources in any order gives the same graph.
-	r := rand.New(rand.NewPCG(testSeed(t), 2))
+	r := rand.New(rand.NewPCG(testseed.Seed(t), 2))
 	srcs := [][]*flowpb.Flow{randomFlows(r, 300), randomFlows(r, 300), randomFlows(r, 300)}
 	learnAll := func(order ...int) []byte {
 		g := NewGraph()

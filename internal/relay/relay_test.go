@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,17 +21,9 @@ import (
 	"github.com/cnpgen/cnpgen/internal/flowgen"
 	"github.com/cnpgen/cnpgen/internal/relay"
 	"github.com/cnpgen/cnpgen/internal/relaytest"
+	"github.com/cnpgen/cnpgen/internal/testseed"
 	"github.com/cnpgen/cnpgen/learn"
 )
-
-func testSeed(t *testing.T) uint64 {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("TEST_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("TEST_SEED=%d", seed)
-	return seed
-}
 
 // capture is the demo app plus the real bookinfo capture, sorted by time.
 func capture(t testing.TB) []*observer.GetFlowsResponse {
@@ -102,7 +92,7 @@ func TestRelayEqualsFile(t *testing.T) {
 func TestRelayResumesAfterCuts(t *testing.T) {
 	rs := capture(t)
 	want, _ := learnFile(t, rs)
-	r := rand.New(rand.NewPCG(testSeed(t), 0))
+	r := rand.New(rand.NewPCG(testseed.Seed(t), 0))
 	for round := range 5 {
 		var cuts []int
 		for range 1 + r.IntN(6) {
