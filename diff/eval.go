@@ -1,6 +1,7 @@
 package diff
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -78,6 +79,13 @@ func NewEvaluator(policies []*Policy, opts Options) (*Evaluator, error) {
 		ev.clusterName = "default"
 	}
 	ev.entities = entitySelectors(ev.clusterName)
+	// Attribution (the first allowing rule) and reports follow policy
+	// order: make it independent of the order the inputs came in.
+	policies = slices.Clone(policies)
+	slices.SortStableFunc(policies, func(a, b *Policy) int {
+		return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name), strings.Compare(a.Source, b.Source))
+	})
+	ev.policies = policies
 	for _, p := range policies {
 		es, err := ev.compile(p)
 		if err != nil {

@@ -539,8 +539,8 @@ spec:
 				{name: "NetworkPolicy allow is overridden by the CNP deny", req: tcp(shopClient, shopWeb, 80), allowed: false,
 					ingress: "denied cnp-world spec.ingressDeny[0]"},
 				{name: "CNP allow", req: tcp(world("1.2.3.4"), shopWeb, 443), allowed: true, ingress: "allowed cnp-world spec.ingress[0]"},
-				{name: "allowed by neither", req: tcp(shopClient, shopWeb, 443), allowed: false, ingress: "denied np-client default-deny"},
-				{name: "world on the NetworkPolicy's port", req: tcp(world("1.2.3.4"), shopWeb, 80), allowed: false, ingress: "denied np-client default-deny"},
+				{name: "allowed by neither", req: tcp(shopClient, shopWeb, 443), allowed: false, ingress: "denied cnp-world default-deny"},
+				{name: "world on the NetworkPolicy's port", req: tcp(world("1.2.3.4"), shopWeb, 80), allowed: false, ingress: "denied cnp-world default-deny"},
 			},
 		},
 		{
