@@ -182,8 +182,16 @@ func (o *verifyOptions) run(cmd *cobra.Command) error {
 	out := bufio.NewWriter(cmd.OutOrStdout())
 	defer out.Flush()
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	header := false
 	var c verifyCounts
+	// Text groups denied connections: a capture repeats the same one
+	// thousands of times. Rows keep the order they first appeared in.
+	type row struct {
+		where, what, egress, ingress string
+		unresolved                   []string
+		count                        int
+	}
+	var rows []*row
+	byKey := map[string]*row{}
 	emit := func(line verifyLine, what string) error {
 		if line.Allowed {
 			c.allowed++
@@ -196,18 +204,21 @@ func (o *verifyOptions) run(cmd *cobra.Command) error {
 		if line.Allowed && line.L7 == "" && len(line.Unresolved) == 0 {
 			return nil
 		}
-		if !header {
-			fmt.Fprintln(tw, "WHERE\tCONNECTION\tEGRESS\tINGRESS")
-			header = true
+		r := &row{where: line.Source, what: what, egress: sideText(line.Egress, line.EgressBy), ingress: sideText(line.Ingress, line.IngressBy), unresolved: line.Unresolved}
+		if r.where == "" {
+			r.where = "edge"
 		}
-		where := line.Source
-		if where == "" {
-			where = "edge"
+		if line.L7 != "" {
+			r.what += " (L7 request)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", where, what, sideText(line.Egress, line.EgressBy), sideText(line.Ingress, line.IngressBy))
-		for _, u := range line.Unresolved {
-			fmt.Fprintf(tw, "\t  unresolved: %s\t\t\n", u)
+		key := strings.Join(append([]string{r.what, r.egress, r.ingress}, r.unresolved...), "\x00")
+		if prev := byKey[key]; prev != nil {
+			prev.count++
+			return nil
 		}
+		r.count = 1
+		byKey[key] = r
+		rows = append(rows, r)
 		return nil
 	}
 	skip := func(s skippedLine) error {
@@ -266,7 +277,7 @@ func (o *verifyOptions) run(cmd *cobra.Command) error {
 				names.Annotate(req)
 				line := lineOf(ev.Evaluate(req))
 				line.Source = e.Pos.String()
-				return emit(line, flowName(e.Flow))
+				return emit(line, flowGroupName(e.Flow))
 			})
 			src.Close()
 			if err != nil {
@@ -275,13 +286,20 @@ func (o *verifyOptions) run(cmd *cobra.Command) error {
 		}
 	}
 	if o.output == "text" {
-		tw.Flush()
+		if len(rows) > 0 {
+			fmt.Fprintln(tw, "FIRST SEEN AT\tCONNECTION\tCOUNT\tEGRESS\tINGRESS")
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", r.where, r.what, r.count, r.egress, r.ingress)
+				for _, u := range r.unresolved {
+					fmt.Fprintf(tw, "\t  unresolved: %s\t\t\t\n", u)
+				}
+			}
+			tw.Flush()
+			fmt.Fprintln(out)
+		}
 		what := "flows"
 		if o.graph != "" {
 			what = "edges"
-		}
-		if header {
-			fmt.Fprintln(out)
 		}
 		fmt.Fprintf(out, "%d %s: %d allowed, %d denied, %d skipped (%d policies", c.allowed+c.denied, what, c.allowed, c.denied, c.skipped, len(l.policies))
 		if len(l.invalid) > 0 {
@@ -356,8 +374,9 @@ func writeJSONLine(w io.Writer, v any) error {
 	return err
 }
 
-// flowName is "ns/pod → ns/pod 8080/TCP" for a flow.
-func flowName(f *learn.Flow) string {
+// flowGroupName is "ns/workload → ns/workload 8080/TCP" for a flow: pods
+// of one workload are one row.
+func flowGroupName(f *learn.Flow) string {
 	return endpointName(&f.Source, f.SrcIP.String(), f.SourceNames) + " → " + endpointName(&f.Destination, f.DstIP.String(), f.DestinationNames) + " " + flowPort(f)
 }
 
@@ -369,6 +388,9 @@ func flowPort(f *learn.Flow) string {
 }
 
 func endpointName(ep *learn.Endpoint, ip string, names []string) string {
+	if ep.Namespace != "" && len(ep.Workloads) > 0 {
+		return ep.Namespace + "/" + ep.Workloads[0].Name
+	}
 	if ep.Namespace != "" && ep.PodName != "" {
 		return ep.Namespace + "/" + ep.PodName
 	}
