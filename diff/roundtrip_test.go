@@ -59,8 +59,15 @@ func TestRoundTripCaptures(t *testing.T) {
 }
 
 func TestRoundTripDemo(t *testing.T) {
+	g := demoGraph(t, 1, 5000)
+	checkRoundTrip(t, g)
+}
+
+// demoGraph learns a demo capture of the given seed and size.
+func demoGraph(t *testing.T, seed int64, flows int) *learn.Graph {
+	t.Helper()
 	var buf bytes.Buffer
-	if _, err := flowgen.Write(&buf, flowgen.Options{Seed: 1, Flows: 5000}); err != nil {
+	if _, err := flowgen.Write(&buf, flowgen.Options{Seed: seed, Flows: flows}); err != nil {
 		t.Fatal(err)
 	}
 	src, err := learn.NewReaderSource("demo", &buf)
@@ -71,7 +78,7 @@ func TestRoundTripDemo(t *testing.T) {
 	if err := learn.NewLearner(g, nil).Learn(context.Background(), src, nil); err != nil {
 		t.Fatal(err)
 	}
-	checkRoundTrip(t, g)
+	return g
 }
 
 func checkRoundTrip(t *testing.T, g *learn.Graph) {
@@ -283,18 +290,7 @@ func sortedStrings(s []string) []string {
 // TestReportIndependentOfInputOrder: the same policies and graph give a
 // byte-identical report whatever order the policies came in.
 func TestReportIndependentOfInputOrder(t *testing.T) {
-	var buf bytes.Buffer
-	if _, err := flowgen.Write(&buf, flowgen.Options{Seed: 3, Flows: 3000}); err != nil {
-		t.Fatal(err)
-	}
-	src, err := learn.NewReaderSource("demo", &buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := learn.NewGraph()
-	if err := learn.NewLearner(g, nil).Learn(context.Background(), src, nil); err != nil {
-		t.Fatal(err)
-	}
+	g := demoGraph(t, 3, 3000)
 	res, err := synth.Synthesize(g, synth.Options{IncludeSystem: true})
 	if err != nil {
 		t.Fatal(err)
