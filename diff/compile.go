@@ -29,9 +29,8 @@ type entry struct {
 	subject     *labelSelector
 	// l3 nil selects no peer (an explicitly empty list such as
 	// fromEndpoints: []); l3 empty with ports selects every peer.
-	l3    []*peerSelector
-	l3Nil bool
-	l4    []portRule
+	l3 []*peerSelector
+	l4 []portRule
 	// where names the item in its policy: "spec.egress[2]",
 	// "specs[1].ingressDeny[0]"; rule and item index it in Policy.Rules.
 	where      string
@@ -108,73 +107,70 @@ func (ev *Evaluator) ruleEntries(p *Policy, r *api.Rule, subject *labelSelector,
 	ingressDD := r.EnableDefaultDeny.Ingress == nil || *r.EnableDefaultDeny.Ingress
 	egressDD := r.EnableDefaultDeny.Egress == nil || *r.EnableDefaultDeny.Egress
 	var out []*entry
-	add := func(e *entry, err error) error {
+	add := func(ingress, deny bool, kind string, i int, l3 []*peerSelector, ports api.PortRules, icmps api.ICMPRules) error {
+		where := fmt.Sprintf("%s%s[%d]", prefix, kind, i)
+		l4, err := compilePorts(ports, icmps)
 		if err != nil {
-			return fmt.Errorf("%s: %w", e.where, err)
+			return fmt.Errorf("%s: %w", where, err)
 		}
-		e.policy, e.subject, e.namespace = p, subject, ns
-		out = append(out, e)
+		dd := egressDD
+		if ingress {
+			dd = ingressDD
+		}
+		out = append(out, &entry{policy: p, subject: subject, namespace: ns, ingress: ingress, deny: deny, defaultDeny: dd,
+			where: where, rule: ruleIdx, item: i, l3: l3, l4: l4})
 		return nil
 	}
 	for i, in := range r.Ingress {
-		e := &entry{ingress: true, defaultDeny: ingressDD, where: fmt.Sprintf("%singress[%d]", prefix, i), rule: ruleIdx, item: i}
-		e.l3, e.l3Nil = ev.l3(in.FromEndpoints, in.FromNodes, in.FromEntities, in.FromCIDR, in.FromCIDRSet, nil, nil, ns, len(in.FromGroups) > 0)
-		var err error
-		e.l4, err = compilePorts(in.ToPorts, in.ICMPs)
-		if err := add(e, err); err != nil {
+		if err := add(true, false, "ingress", i, ev.ingressPeers(in.IngressCommonRule, ns), in.ToPorts, in.ICMPs); err != nil {
 			return nil, err
 		}
 	}
 	for i, in := range r.IngressDeny {
-		e := &entry{ingress: true, deny: true, defaultDeny: ingressDD, where: fmt.Sprintf("%singressDeny[%d]", prefix, i), rule: ruleIdx, item: i}
-		e.l3, e.l3Nil = ev.l3(in.FromEndpoints, in.FromNodes, in.FromEntities, in.FromCIDR, in.FromCIDRSet, nil, nil, ns, len(in.FromGroups) > 0)
-		var err error
-		e.l4, err = compilePorts(denyPorts(in.ToPorts), in.ICMPs)
-		if err := add(e, err); err != nil {
+		if err := add(true, true, "ingressDeny", i, ev.ingressPeers(in.IngressCommonRule, ns), denyPorts(in.ToPorts), in.ICMPs); err != nil {
 			return nil, err
 		}
 	}
 	for i, eg := range r.Egress {
-		e := &entry{defaultDeny: egressDD, where: fmt.Sprintf("%segress[%d]", prefix, i), rule: ruleIdx, item: i}
-		e.l3, e.l3Nil = ev.l3(eg.ToEndpoints, eg.ToNodes, eg.ToEntities, eg.ToCIDR, eg.ToCIDRSet, eg.ToFQDNs, eg.ToServices, ns, len(eg.ToGroups) > 0)
-		var err error
-		e.l4, err = compilePorts(eg.ToPorts, eg.ICMPs)
-		if err := add(e, err); err != nil {
+		if err := add(false, false, "egress", i, ev.egressPeers(eg.EgressCommonRule, eg.ToFQDNs, true, ns), eg.ToPorts, eg.ICMPs); err != nil {
 			return nil, err
 		}
 	}
 	for i, eg := range r.EgressDeny {
-		e := &entry{deny: true, defaultDeny: egressDD, where: fmt.Sprintf("%segressDeny[%d]", prefix, i), rule: ruleIdx, item: i}
 		// The agent resolves toServices in egress rules only
 		// (pkg/policy/k8s/service.go processRule): in egressDeny it
 		// leaves no peer, so toPorts then deny every peer.
-		e.l3, e.l3Nil = ev.l3(eg.ToEndpoints, eg.ToNodes, eg.ToEntities, eg.ToCIDR, eg.ToCIDRSet, nil, nil, ns, len(eg.ToGroups) > 0)
-		var err error
-		e.l4, err = compilePorts(denyPorts(eg.ToPorts), eg.ICMPs)
-		if err := add(e, err); err != nil {
+		if err := add(false, true, "egressDeny", i, ev.egressPeers(eg.EgressCommonRule, nil, false, ns), denyPorts(eg.ToPorts), eg.ICMPs); err != nil {
 			return nil, err
-		}
-	}
-	for _, e := range out {
-		if e.l3 == nil && !e.l3Nil {
-			e.l3 = []*peerSelector{}
 		}
 	}
 	return out, nil
 }
 
+func (ev *Evaluator) ingressPeers(in api.IngressCommonRule, ns string) []*peerSelector {
+	return ev.l3(in.FromEndpoints, in.FromNodes, in.FromEntities, in.FromCIDR, in.FromCIDRSet, nil, nil, ns, len(in.FromGroups) > 0)
+}
+
+func (ev *Evaluator) egressPeers(eg api.EgressCommonRule, fqdns api.FQDNSelectorSlice, services bool, ns string) []*peerSelector {
+	var svcs []api.Service
+	if services {
+		svcs = eg.ToServices
+	}
+	return ev.l3(eg.ToEndpoints, eg.ToNodes, eg.ToEntities, eg.ToCIDR, eg.ToCIDRSet, fqdns, svcs, ns, len(eg.ToGroups) > 0)
+}
+
 // l3 merges a rule's peers as pkg/policy/utils.mergeEndpointSelectors
-// does: an explicitly empty list selects nothing (nil, true); no peer
-// field at all is the wildcard (empty, false).
-func (ev *Evaluator) l3(endpoints, nodes api.EndpointSelectorSlice, entities api.EntitySlice, cidrs api.CIDRSlice, cidrSets api.CIDRRuleSlice, fqdns api.FQDNSelectorSlice, services []api.Service, ns string, groups bool) ([]*peerSelector, bool) {
+// does: an explicitly empty list selects nothing (nil); no peer field at
+// all is the wildcard (empty, not nil).
+func (ev *Evaluator) l3(endpoints, nodes api.EndpointSelectorSlice, entities api.EntitySlice, cidrs api.CIDRSlice, cidrSets api.CIDRRuleSlice, fqdns api.FQDNSelectorSlice, services []api.Service, ns string, groups bool) []*peerSelector {
 	if (endpoints != nil && len(endpoints) == 0) ||
 		(nodes != nil && len(nodes) == 0) ||
 		(entities != nil && len(entities) == 0) ||
 		(cidrs != nil && len(cidrs) == 0) ||
 		(cidrSets != nil && len(cidrSets) == 0) {
-		return nil, true
+		return nil
 	}
-	var out []*peerSelector
+	out := []*peerSelector{}
 	for _, es := range endpoints {
 		s := compileSelector(es)
 		out = append(out, &peerSelector{labels: s, text: "endpoints " + ev.peerText(s)})
@@ -229,7 +225,7 @@ func (ev *Evaluator) l3(endpoints, nodes api.EndpointSelectorSlice, entities api
 	if groups {
 		out = append(out, &peerSelector{unresolved: "toGroups/fromGroups need the cloud provider", text: "groups"})
 	}
-	return out, false
+	return out
 }
 
 func parseCIDR(s string) (netip.Prefix, error) {
@@ -405,10 +401,10 @@ func (ev *Evaluator) compileNetworkPolicy(p *Policy) ([]*entry, error) {
 		return false
 	}
 	if len(ingresses) == 0 && (hasType(networkingv1.PolicyTypeIngress) || !hasType(networkingv1.PolicyTypeEgress)) {
-		ingresses = append(ingresses, &entry{ingress: true, l3Nil: true, where: "spec.policyTypes[Ingress]"})
+		ingresses = append(ingresses, &entry{ingress: true, where: "spec.policyTypes[Ingress]"})
 	}
 	if len(egresses) == 0 && hasType(networkingv1.PolicyTypeEgress) {
-		egresses = append(egresses, &entry{l3Nil: true, where: "spec.policyTypes[Egress]"})
+		egresses = append(egresses, &entry{where: "spec.policyTypes[Egress]"})
 	}
 	out := append(ingresses, egresses...)
 	for _, e := range out {

@@ -371,7 +371,7 @@ func (ev *Evaluator) decide(subj, peer *Identity, ingress bool, req *Request) Re
 	}
 	var unresolved []string
 	for _, e := range d.deny {
-		if m, ok := ev.match(e, peer, ingress, req, &unresolved); ok {
+		if m, ok := ev.match(e, peer, req, &unresolved); ok {
 			return Result{Decision: Denied, Policy: e.policy, Rule: e.where, Unresolved: unresolved, by: e, peer: m.peer, portRule: m.portRule, port: m.port}
 		}
 	}
@@ -380,7 +380,7 @@ func (ev *Evaluator) decide(subj, peer *Identity, ingress bool, req *Request) Re
 	var l7Rules []*portRule
 	l7Wildcard := !d.defaultDeny
 	for _, e := range d.allow {
-		m, ok := ev.match(e, peer, ingress, req, &unresolved)
+		m, ok := ev.match(e, peer, req, &unresolved)
 		if !ok {
 			continue
 		}
@@ -433,7 +433,7 @@ type matched struct {
 // match reports whether entry e covers the peer and port. Ports are
 // checked first: they are cheaper than selectors, and a peer that cannot
 // be resolved only matters on a port the rule covers.
-func (ev *Evaluator) match(e *entry, peer *Identity, ingress bool, req *Request, unresolved *[]string) (matched, bool) {
+func (ev *Evaluator) match(e *entry, peer *Identity, req *Request, unresolved *[]string) (matched, bool) {
 	m := matched{peer: -1, portRule: -1, port: -1}
 	if e.l3 == nil {
 		return m, false
@@ -446,7 +446,7 @@ func (ev *Evaluator) match(e *entry, peer *Identity, ingress bool, req *Request,
 		for i := range e.l4 {
 			pr := &e.l4[i]
 			for j, pp := range pr.ports {
-				if ev.portMatches(pp, req, req.Dst, ingress, e, unresolved) {
+				if ev.portMatches(pp, req, e, unresolved) {
 					m.pr, m.portRule, m.port, found = pr, i, j, true
 					break
 				}
@@ -475,7 +475,9 @@ func (ev *Evaluator) match(e *entry, peer *Identity, ingress bool, req *Request,
 	return m, false
 }
 
-func (ev *Evaluator) portMatches(pp portProto, req *Request, server *Identity, ingress bool, e *entry, unresolved *[]string) bool {
+// portMatches reports whether a port of a rule covers the request's
+// protocol and server port; named ports resolve on the server.
+func (ev *Evaluator) portMatches(pp portProto, req *Request, e *entry, unresolved *[]string) bool {
 	proto := req.Proto.String()
 	switch pp.proto {
 	case "ANY":
@@ -499,7 +501,7 @@ func (ev *Evaluator) portMatches(pp portProto, req *Request, server *Identity, i
 		return true
 	}
 	if pp.named != "" {
-		port, known := ev.cluster.namedPort(server, pp.named, proto)
+		port, known := ev.cluster.namedPort(req.Dst, pp.named, proto)
 		if !known {
 			*unresolved = appendOnce(*unresolved, fmt.Sprintf("%s %s: named port %q is not resolved (needs the cluster's Pods)", e.policy.Ref(), e.where, pp.named))
 			return false
