@@ -70,7 +70,7 @@ func RequestFromFlow(f *learn.Flow) (*Request, string) {
 func identityFromEndpoint(ep *learn.Endpoint, ip netip.Addr, names []string) *Identity {
 	lbls := ep.Labels
 	if len(lbls) == 0 {
-		if name, ok := reservedNames[ep.Identity]; ok {
+		if name, ok := learn.ReservedName(ep.Identity); ok {
 			lbls = []string{"reserved:" + name}
 		}
 	}
@@ -79,13 +79,6 @@ func identityFromEndpoint(ep *learn.Endpoint, ip netip.Addr, names []string) *Id
 		id.Namespace, id.Pod = ep.Namespace, ep.PodName
 	}
 	return id
-}
-
-// reservedNames are Cilium's reserved identities, for flows that carry
-// only the number.
-var reservedNames = map[uint32]string{
-	1: "host", 2: "world", 3: "unmanaged", 4: "health", 5: "init",
-	6: "remote-node", 7: "kube-apiserver", 8: "ingress", 9: "world-ipv4", 10: "world-ipv6",
 }
 
 // httpRequest splits the URL Hubble reports into path (with query, as

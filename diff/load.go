@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/cilium/cilium/pkg/policy/api"
+	yamlv3 "go.yaml.in/yaml/v3"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
@@ -43,10 +44,12 @@ type Policy struct {
 
 	// hasSpec says Rules[0] came from spec, the rest from specs.
 	hasSpec bool
-	// file, doc and docStart locate the document, for RuleSource.
+	// file, doc and docStart locate the document, for RuleSource, which
+	// parses it into root once.
 	file     string
 	doc      []byte
 	docStart int
+	root     *yamlv3.Node
 }
 
 // rulePath names rule i as the manifest does: "spec" or "specs[N]".

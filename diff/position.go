@@ -17,11 +17,15 @@ func (p *Policy) RuleSource(where string) string {
 	if p.doc == nil || where == "" {
 		return p.Source
 	}
-	var root yamlv3.Node
-	if err := yamlv3.Unmarshal(p.doc, &root); err != nil || len(root.Content) == 0 {
-		return p.Source
+	if p.root == nil {
+		var root yamlv3.Node
+		if err := yamlv3.Unmarshal(p.doc, &root); err != nil || len(root.Content) == 0 {
+			p.doc = nil // not to be tried again
+			return p.Source
+		}
+		p.root = root.Content[0]
 	}
-	n := root.Content[0]
+	n := p.root
 	found := false
 	for _, seg := range strings.Split(where, ".") {
 		key, idx, hasIdx := strings.Cut(seg, "[")

@@ -119,6 +119,13 @@ const (
 	labelCluster        = "io.cilium.k8s.policy.cluster"
 )
 
+// ReservedName names a reserved identity number ("host" for 1), for
+// flows that carry the number without labels.
+func ReservedName(id uint32) (string, bool) {
+	n, ok := reservedIdentities[id]
+	return n, ok
+}
+
 // Reserved identity numbers (pkg/identity/numericidentity.go).
 var reservedIdentities = map[uint32]string{
 	1: "host", 2: "world", 3: "unmanaged", 4: "health", 5: "init",
